@@ -1,0 +1,442 @@
+"""Self-distillation in the eigenbasis of the Gram matrix.
+
+The functional entry point :func:`self_distill` returns a :class:`DistillationPath`: one
+eigendecomposition, then the ridge and the diagonal filter of every round. The estimator
+:class:`hilbert_sd.SelfDistilledKernelRidge` is a thin layer over it.
+"""
+
+import math
+import warnings
+
+import numpy as np
+
+from hilbert_sd import _resolvent
+from hilbert_sd._validation import check_scalar, check_targets
+from hilbert_sd.exceptions import InfeasibleBudgetError, InfeasibleBudgetWarning, NumericalWarning
+from hilbert_sd.spectral import Spectrum, eigh_psd
+
+__all__ = ["DistillationPath", "self_distill"]
+
+_CHUNK = 1024
+
+
+class DistillationPath:
+    """The result of :func:`self_distill`: every round of a self-distillation run.
+
+    Rounds are 0-indexed; round 0 fits the original targets. ``R`` below is the number of
+    rounds computed (``n_rounds + 1``, or up to and including the collapse round when the run
+    went until collapse). ``m`` is the number of output columns.
+
+    Attributes
+    ----------
+    eigenvalues : ndarray of shape (n,)
+        Eigenvalues of the kernel matrix, descending, round-off negatives clipped to 0.
+    spectrum : Spectrum
+        The eigendecomposition (eigenvectors, clipping report, numerical rank).
+    ridges : ndarray of shape (R,) or (R, m)
+        Ridge α_t of every round, scikit-learn convention; ``inf`` on collapsed rounds
+        (the zero function is the α → ∞ limit). Shape (R, m) for ``multioutput="independent"``.
+    alphas : ndarray of shape (T,)
+        Ridges of the rounds before the first collapse (all rounds if none collapsed).
+    log_basis_weights : ndarray of shape (R, n) or (R, n, m)
+        log diag(D_t), the diagonal map from the round-0 eigen-coefficients z_0 to those of the
+        fit of round t. Without mixing D_t = B_t = A_0 ⋯ A_t (t + 1 factors). ``-inf`` where
+        the weight is exactly 0 (collapsed rounds, zero eigenvalues).
+    basis_weights : ndarray of shape (R, n) or (R, n, m)
+        ``exp(log_basis_weights)``; may underflow to 0 on long runs (use the logs for ratios).
+    coefficients : ndarray of shape (R + 1, n) or (R + 1, n, m)
+        Eigen-coefficients of the targets of rounds 0, 1, …, R (row R: the targets a further
+        round would fit). Without mixing row t + 1 is the fit of round t.
+    collapse_round : int or None (tuple of those for ``multioutput="independent"``)
+        First round whose fit is the zero function (‖y_t‖² ≤ nε), or None.
+    infeasible_rounds : tuple of int
+        Rounds whose budget lay below the numerical floor and were fitted with the smallest
+        admissible ridge (only with ``on_infeasible="warn"``).
+    epsilon, alpha, mix : float or None
+        The rule that produced the path.
+    """
+
+    def __init__(self, spectrum, z0, ridges, log_d, status, *, epsilon, alpha, mix,
+                 multioutput, y_ndim):
+        self.spectrum = spectrum
+        self._z0 = z0  # (n, m)
+        self.ridges_ = ridges  # (R, k) with k = 1 or m
+        self._log_d = log_d  # (R, n, k)
+        self._status = status  # (R, k)
+        self.epsilon = epsilon
+        self.alpha = alpha
+        self.mix = mix
+        self.multioutput = multioutput
+        self._y_ndim = y_ndim
+
+    # ---- shapes --------------------------------------------------------------------------
+    def _out(self, arr, lead):
+        """Drop the internal column axis for 1-D targets / joint filters."""
+        if self._y_ndim == 1 or (self.multioutput == "joint" and lead == "filter"):
+            return arr[..., 0]
+        return arr
+
+    @property
+    def eigenvalues(self):
+        return self.spectrum.eigenvalues
+
+    @property
+    def n_samples(self):
+        """Number of training samples n."""
+        return self.spectrum.n
+
+    @property
+    def n_rounds(self):
+        """Index of the last round computed (R - 1)."""
+        return self._log_d.shape[0] - 1
+
+    @property
+    def ridges(self):
+        return self._out(self.ridges_, "filter")
+
+    @property
+    def log_basis_weights(self):
+        return self._out(self._log_d, "filter")
+
+    @property
+    def basis_weights(self):
+        return np.exp(self.log_basis_weights)
+
+    @property
+    def collapse_round(self):
+        collapsed = self._status == _resolvent.STATUS_COLLAPSED  # (R, k)
+        firsts = tuple(int(np.argmax(c)) if c.any() else None for c in collapsed.T)
+        if self.multioutput == "independent" and self._y_ndim == 2:
+            return firsts
+        return firsts[0]
+
+    @property
+    def alphas(self):
+        T = self.collapse_round
+        if isinstance(T, tuple):
+            raise AttributeError(
+                "alphas is per-column for multioutput='independent'; use ridges (R, m)"
+            )
+        r = self.ridges
+        return r.copy() if T is None else r[:T].copy()
+
+    @property
+    def infeasible_rounds(self):
+        rows = np.nonzero((self._status == _resolvent.STATUS_INFEASIBLE).any(axis=1))[0]
+        return tuple(int(t) for t in rows)
+
+    def _multipliers(self):
+        """(R + 1, n, k) target multipliers c_t (c_0 = 1, c_t = mix + (1 - mix) D_{t-1})."""
+        d = np.exp(self._log_d)
+        c = np.empty((d.shape[0] + 1,) + d.shape[1:])
+        c[0] = 1.0
+        c[1:] = self.mix + (1.0 - self.mix) * d
+        return c
+
+    @property
+    def coefficients(self):
+        return self._out(self._multipliers() * self._z0, "data")
+
+    # ---- per-round quantities --------------------------------------------------------------
+    def _round(self, t):
+        R = self._log_d.shape[0]
+        t = int(t)
+        if not 0 <= t < R:
+            raise ValueError(f"round t={t} is out of range; allowed: 0 <= t <= {R - 1}")
+        return t
+
+    def train_predictions(self, t=None):
+        """Fit of round ``t`` at the training inputs, f_t(X) (default: the last round).
+
+        Returns
+        -------
+        ndarray of shape (n,) or (n, m)
+        """
+        t = self.n_rounds if t is None else self._round(t)
+        coef = np.exp(self._log_d[t]) * self._z0
+        return self._out(self.spectrum.eigenvectors @ coef, "data")
+
+    def dual_coef(self, t=None):
+        """Dual coefficients a_t of round ``t``: f_t(x) = k(x, X) a_t.
+
+        ``a_t = U diag(1 / (λ + α_t)) c_t z0`` (zero on collapsed rounds). No eigenvalue is
+        ever divided by.
+
+        Returns
+        -------
+        ndarray of shape (n,) or (n, m)
+        """
+        t = self.n_rounds if t is None else self._round(t)
+        return self._out(self._dual_coefs(np.array([t]))[0], "data")
+
+    def _dual_coefs(self, rounds):
+        """(len(rounds), n, m) dual coefficients, one matrix product for all rounds."""
+        lam = self.eigenvalues
+        c = self._multipliers()[rounds]  # (r, n, k)
+        alpha = self.ridges_[rounds]  # (r, k)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inv = 1.0 / (lam[None, :, None] + alpha[:, None, :])
+        inv = np.where(np.isfinite(alpha)[:, None, :], inv, 0.0)
+        coef = c * inv * self._z0  # (r, n, m)
+        r, n, m = coef.shape
+        U = self.spectrum.eigenvectors
+        out = U @ coef.transpose(1, 0, 2).reshape(n, r * m)
+        return out.reshape(n, r, m).transpose(1, 0, 2)
+
+    def predict(self, K_new, t=None):
+        """Function of round(s) ``t`` at new points, given ``K_new = k(X_new, X)``.
+
+        Parameters
+        ----------
+        K_new : array-like of shape (n_new, n)
+        t : int, array-like of int, or None
+            Round(s); None means the last round. An array gives a leading axis.
+
+        Returns
+        -------
+        ndarray of shape (n_new,) / (n_new, m), or (len(t), n_new[, m]) for an array of rounds
+        """
+        K_new = np.asarray(K_new, dtype=np.float64)
+        if K_new.ndim != 2 or K_new.shape[1] != self.n_samples:
+            raise ValueError(
+                f"K_new must have shape (n_new, {self.n_samples}); got {K_new.shape}"
+            )
+        scalar = t is None or np.ndim(t) == 0
+        rounds = np.atleast_1d(self.n_rounds if t is None else t).astype(int)
+        for r in rounds:
+            self._round(r)
+        dual = self._dual_coefs(rounds)  # (r, n, m)
+        preds = np.einsum("an,rnm->ram", K_new, dual, optimize=True)
+        preds = self._out(preds, "data")
+        return preds[0] if scalar else preds
+
+    def train_mse(self):
+        """(1/n)‖f_t(X) − y_t‖² per round: ε on every non-collapsed constrained round (M1).
+
+        Returns
+        -------
+        ndarray of shape (R,) (joint / single output) or (R, m) (independent)
+        """
+        c = self._multipliers()[:-1]
+        resid = (c - np.exp(self._log_d)) ** 2 * self._z0**2  # (R, n, m) by Parseval
+        per_col = resid.sum(axis=1) / self.n_samples
+        if self.multioutput == "joint" or self._y_ndim == 1:
+            return per_col.sum(axis=1)
+        return per_col
+
+    def __repr__(self):
+        rule = f"epsilon={self.epsilon:g}" if self.alpha is None else f"alpha={self.alpha:g}"
+        return (
+            f"DistillationPath(n={self.n_samples}, {rule}, mix={self.mix:g}, "
+            f"rounds=0..{self.n_rounds}, collapse_round={self.collapse_round})"
+        )
+
+
+def self_distill(K, y, *, epsilon=None, alpha=None, n_rounds=None, mix=0.0,
+                 multioutput="joint", on_infeasible="raise", max_rounds=100_000,
+                 spectrum=None, on_indefinite="raise", backend="numba"):
+    """Self-distil kernel ridge regression in the eigenbasis of the kernel matrix.
+
+    Round 0 fits ``y``; round t + 1 refits the predictions of round t at the training inputs
+    (mixed with the original targets when ``mix > 0``). Under the budget rule each round uses
+    the ridge α_t at which the mean squared training error to its targets equals ``epsilon``
+    (the minimum-RKHS-norm fit within the budget, theory.md §1).
+
+    Parameters
+    ----------
+    K : array-like of shape (n, n)
+        Kernel matrix on the training inputs: symmetric PSD. Round-off negative eigenvalues
+        are clipped (reported in ``path.spectrum.n_clipped``); clearly negative ones raise.
+        Never modified.
+    y : array-like of shape (n,) or (n, m)
+        Targets of round 0.
+    epsilon : float, optional
+        Budget on the mean squared training error, > 0 (constrained rule).
+    alpha : float, optional
+        Fixed ridge, > 0 (fixed-ridge rule). Exactly one of ``epsilon`` and ``alpha``.
+    n_rounds : int, optional
+        Index of the last round (rounds 0, …, n_rounds are computed). None runs until
+        collapse (constrained rule without mixing only).
+    mix : float, default=0.0
+        Ground-truth weight β in [0, 1]: the targets of round t ≥ 1 are
+        β y + (1 − β) f_{t−1}(X). 0 is pure self-distillation.
+    multioutput : {"joint", "independent"}, default="joint"
+        With 2-D ``y``: one ridge per round for the Frobenius-norm budget
+        (1/n)‖F(X) − Y‖²_F ≤ ε ("joint"), or each column on its own ("independent").
+    on_infeasible : {"raise", "warn"}, default="raise"
+        What to do when ε lies below the floor the kernel can reach (the part of the targets
+        in the numerical null space of K alone exceeds the budget): raise
+        :class:`~hilbert_sd.InfeasibleBudgetError` naming the floor, or warn
+        (:class:`~hilbert_sd.InfeasibleBudgetWarning`) and fit with the smallest admissible
+        ridge, the numerical-rank tolerance of K.
+    max_rounds : int, default=100000
+        Safety cap for ``n_rounds=None``.
+    spectrum : Spectrum, optional
+        A precomputed :func:`hilbert_sd.spectral.eigh_psd` of K, shared between runs. K may
+        then be None.
+    on_indefinite : {"raise", "warn"}, default="raise"
+        Eigenvalues of K clearly below 0 raise, or warn and are clipped to 0
+        (see :func:`hilbert_sd.spectral.eigh_psd`).
+    backend : {"numba", "numpy"}, default="numba"
+        Implementation of the per-round root solver (the numba one is faster; see
+        ``benchmarks/bench_self_distill.py``).
+
+    Returns
+    -------
+    DistillationPath
+
+    Raises
+    ------
+    ValueError
+        For invalid arguments (naming the value and the allowed range).
+    InfeasibleBudgetError
+        When ``on_infeasible="raise"`` and a round's budget is below the floor.
+
+    Notes
+    -----
+    Cost: one O(n³) eigendecomposition, one O(n²) projection, then O(n) per round.
+    The ε-constrained fit and its root equation are the paper's form (Mobahi et al. 2020);
+    the monotonicity, bracket, collapse and infeasibility statements are derived
+    (theory.md §1-2).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hilbert_sd import self_distill
+    >>> from hilbert_sd.kernels import gram
+    >>> x = np.linspace(0, 1, 11)[:, None]
+    >>> y = np.sin(2 * np.pi * x[:, 0])
+    >>> path = self_distill(gram(x, gamma=80.0), y, epsilon=0.05)
+    >>> bool(np.all(np.diff(path.alphas) > 0))
+    True
+    """
+    if (epsilon is None) == (alpha is None):
+        raise ValueError(
+            "exactly one of epsilon (budget rule) and alpha (fixed ridge) must be given; "
+            f"got epsilon={epsilon!r}, alpha={alpha!r}"
+        )
+    if epsilon is not None:
+        epsilon = check_scalar(epsilon, "epsilon", low=0.0, low_inclusive=False)
+    if alpha is not None:
+        alpha = check_scalar(alpha, "alpha", low=0.0, low_inclusive=False)
+    mix = check_scalar(mix, "mix", low=0.0, high=1.0)
+    if multioutput not in ("joint", "independent"):
+        raise ValueError(f"multioutput={multioutput!r}; allowed: 'joint', 'independent'")
+    if on_infeasible not in ("raise", "warn"):
+        raise ValueError(f"on_infeasible={on_infeasible!r}; allowed: 'raise', 'warn'")
+    if backend not in ("numba", "numpy"):
+        raise ValueError(f"backend={backend!r}; allowed: 'numba', 'numpy'")
+    max_rounds = check_scalar(max_rounds, "max_rounds", low=1, integer=True)
+    if n_rounds is None:
+        if alpha is not None:
+            raise ValueError("n_rounds=None (until collapse) needs the budget rule; "
+                             "with a fixed alpha give n_rounds >= 0")
+        if mix > 0:
+            raise ValueError(f"n_rounds=None (until collapse) needs mix=0; got mix={mix:g}, "
+                             "and mixed targets need not ever collapse: give n_rounds >= 0")
+    else:
+        n_rounds = check_scalar(n_rounds, "n_rounds", low=0, integer=True)
+
+    if spectrum is None:
+        if K is None:
+            raise ValueError("K is required when no precomputed spectrum is given")
+        spectrum = eigh_psd(K, on_indefinite=on_indefinite)
+    elif not isinstance(spectrum, Spectrum):
+        raise ValueError(f"spectrum must be a hilbert_sd.spectral.Spectrum; got {type(spectrum)}")
+    n = spectrum.n
+    y = check_targets(y, n)
+    y_ndim = y.ndim
+    Y = y.reshape(n, -1)
+    z0 = spectrum.project(Y)  # (n, m): the one O(n²) projection
+    lam = spectrum.eigenvalues
+
+    columns = [z0] if multioutput == "joint" or Y.shape[1] == 1 else [z0[:, [j]] for j in range(Y.shape[1])]
+    results = [
+        _run_columns(lam, np.sum(zc**2, axis=1), spectrum, epsilon=epsilon, alpha=alpha,
+                     mix=mix, n_rounds=n_rounds, max_rounds=max_rounds,
+                     on_infeasible=on_infeasible, backend=backend)
+        for zc in columns
+    ]
+    R = max(r[0].shape[0] for r in results)
+    ridges = np.full((R, len(results)), np.inf)
+    log_d = np.full((R, n, len(results)), -np.inf)
+    status = np.full((R, len(results)), _resolvent.STATUS_COLLAPSED, dtype=np.int8)
+    for j, (a, ld, st) in enumerate(results):
+        # independent columns that collapsed earlier stay collapsed (mix = 0 here)
+        ridges[: a.shape[0], j] = a
+        log_d[: a.shape[0], :, j] = ld
+        status[: a.shape[0], j] = st
+    path = DistillationPath(spectrum, z0, ridges, log_d, status, epsilon=epsilon, alpha=alpha,
+                            mix=mix, multioutput=multioutput, y_ndim=y_ndim)
+    if path.infeasible_rounds:
+        floor = _floor(lam, spectrum.rank_tolerance, z0, path)
+        warnings.warn(
+            f"epsilon={epsilon:g} is below the floor {floor:.6g} that the kernel can reach "
+            f"(target energy in its numerical null space) in round(s) "
+            f"{list(path.infeasible_rounds)[:5]}; fitted those with the smallest admissible "
+            f"ridge {spectrum.rank_tolerance:.3g}",
+            InfeasibleBudgetWarning,
+            stacklevel=2,
+        )
+    return path
+
+
+def _floor(lam, rank_tol, z0, path):
+    t = path.infeasible_rounds[0]
+    c = path._multipliers()[t]
+    e = (c * z0) ** 2
+    return float(e[lam <= rank_tol].sum() / lam.shape[0])
+
+
+def _run_columns(lam, e0, spectrum, *, epsilon, alpha, mix, n_rounds, max_rounds,
+                 on_infeasible, backend):
+    """Run the recursion for one filter (one column, or all columns jointly)."""
+    n = lam.shape[0]
+    budget = n * epsilon if epsilon is not None else 0.0
+    fixed = alpha if alpha is not None else -1.0
+    rank_tol = spectrum.rank_tolerance
+    infeasible_alpha = max(rank_tol, np.finfo(float).tiny) if on_infeasible == "warn" else np.nan
+    if n_rounds is not None:
+        total = n_rounds + 1
+    else:
+        # M6 (derived): the collapse round is at most ceil(r0^2 - 1).
+        r0_sq = e0.sum() / budget
+        total = min(int(math.ceil(max(r0_sq - 1.0, 0.0))) + 2, max_rounds)
+    chunks_a, chunks_d, chunks_s = [], [], []
+    log_c = np.zeros(n)
+    done = 0
+    while done < total:
+        size = min(_CHUNK, total - done) if n_rounds is None else total
+        a, ld, st, next_log_c = _resolvent.run_path(
+            lam, e0, budget=budget, mix=mix, n_fits=size, fixed_alpha=fixed,
+            rank_tol=rank_tol, infeasible_alpha=infeasible_alpha, backend=backend,
+            log_c0=log_c)
+        chunks_a.append(a)
+        chunks_d.append(ld)
+        chunks_s.append(st)
+        done += a.shape[0]
+        if st.size and st[-1] == _resolvent.STATUS_INFEASIBLE and np.isnan(a[-1]):
+            e = np.exp(2.0 * next_log_c) * e0
+            floor = float(e[lam <= rank_tol].sum() / n)
+            raise InfeasibleBudgetError(
+                f"epsilon={epsilon:g} is below the floor {floor:.6g} that the kernel can reach in "
+                f"round {done - 1} (the targets' energy in the numerical null space of K, "
+                f"eigenvalues <= {rank_tol:.3g}); allowed: epsilon > {floor:.6g}, or "
+                "on_infeasible='warn' to fit with the smallest admissible ridge"
+            )
+        log_c = next_log_c
+        if n_rounds is not None or (st == _resolvent.STATUS_COLLAPSED).any():
+            break
+    alphas = np.concatenate(chunks_a)
+    log_d = np.concatenate(chunks_d)
+    status = np.concatenate(chunks_s)
+    if n_rounds is None:
+        collapsed = np.nonzero(status == _resolvent.STATUS_COLLAPSED)[0]
+        if collapsed.size:
+            end = collapsed[0] + 1
+            alphas, log_d, status = alphas[:end], log_d[:end], status[:end]
+        else:
+            warnings.warn(
+                f"no collapse within max_rounds={max_rounds}; returning rounds 0..{done - 1}",
+                NumericalWarning, stacklevel=3)
+    return alphas, log_d, status
