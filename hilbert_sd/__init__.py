@@ -16,7 +16,7 @@ _ATTRIBUTES = {
     "self_distill": "hilbert_sd.distillation",
     "DistillationPath": "hilbert_sd.distillation",
     "SelfDistilledKernelRidge": "hilbert_sd.estimators",
-    "GradientFlowKernelRegressor": "hilbert_sd.estimators",
+    "GradientFlowKernelRegressor": "hilbert_sd.flow",
     "gradient_flow": "hilbert_sd.flow",
     "CollapseWarning": "hilbert_sd.exceptions",
     "InfeasibleBudgetWarning": "hilbert_sd.exceptions",
