@@ -1,0 +1,144 @@
+"""SelfDistilledKernelRidge: scikit-learn's common checks and equivalence tests."""
+
+import numpy as np
+import pytest
+from sklearn.kernel_ridge import KernelRidge
+from sklearn.metrics.pairwise import rbf_kernel
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from hilbert_sd import CollapseWarning, InfeasibleBudgetWarning, SelfDistilledKernelRidge
+
+from naive import naive_self_distill
+
+
+@parametrize_with_checks(
+    [
+        SelfDistilledKernelRidge(),
+        SelfDistilledKernelRidge(kernel="precomputed"),
+        SelfDistilledKernelRidge(alpha=0.1, n_rounds=3, mix=0.2, kernel="laplacian"),
+        SelfDistilledKernelRidge(epsilon=0.05, n_rounds=2, kernel="polynomial", degree=2),
+    ]
+)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+def data(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1, 1, (n, 3))
+    y = np.sin(3 * X[:, 0]) + 0.5 * X[:, 1] + 0.2 * rng.standard_normal(n)
+    X_new = rng.uniform(-1, 1, (15, 3))
+    return X, y, X_new
+
+
+def test_round_zero_equals_kernel_ridge():
+    X, y, X_new = data()
+    model = SelfDistilledKernelRidge(epsilon=0.02, n_rounds=0, gamma=1.5).fit(X, y)
+    ref = KernelRidge(alpha=model.alphas_[0], kernel="rbf", gamma=1.5).fit(X, y)
+    np.testing.assert_allclose(model.predict(X_new), ref.predict(X_new), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(np.mean((model.predict(X) - y) ** 2), 0.02, rtol=1e-9)
+
+
+@pytest.mark.parametrize("mix", [0.0, 0.3])
+def test_staged_predict_equals_a_literal_refit_loop(mix):
+    X, y, X_new = data(60, seed=1)
+    model = SelfDistilledKernelRidge(epsilon=0.03, n_rounds=4, mix=mix, gamma=2.0)
+    model.fit(X, y)
+    K = rbf_kernel(X, X, gamma=2.0)
+    alphas, _, new = naive_self_distill(K, y, epsilon=0.03, n_rounds=4, mix=mix,
+                                        K_new=rbf_kernel(X_new, X, gamma=2.0))
+    staged = list(model.staged_predict(X_new))
+    assert len(staged) == 5
+    for t in range(5):
+        np.testing.assert_allclose(staged[t], new[t], rtol=1e-8, atol=1e-10 * np.abs(new[t]).max())
+    np.testing.assert_allclose(model.predict(X_new), staged[-1])
+    finite = np.isfinite(alphas)
+    np.testing.assert_allclose(model.alphas_, np.asarray(alphas)[finite][: len(model.alphas_)],
+                               rtol=1e-8)
+
+
+def test_precomputed_equals_named_kernel():
+    X, y, X_new = data(30, seed=2)
+    a = SelfDistilledKernelRidge(epsilon=0.05, n_rounds=2, gamma=0.7).fit(X, y)
+    b = SelfDistilledKernelRidge(epsilon=0.05, n_rounds=2, kernel="precomputed").fit(
+        rbf_kernel(X, gamma=0.7), y)
+    np.testing.assert_allclose(b.alphas_, a.alphas_, rtol=1e-10)
+    np.testing.assert_allclose(b.predict(rbf_kernel(X_new, X, gamma=0.7)), a.predict(X_new),
+                               rtol=1e-9, atol=1e-12)
+
+
+def test_collapse_warns_and_predicts_zeros_from_then_on():
+    X, y, X_new = data(30, seed=3)
+    model = SelfDistilledKernelRidge(epsilon=0.2 * np.mean(y**2), n_rounds=30, gamma=1.0)
+    with pytest.warns(CollapseWarning, match="collapsed"):
+        model.fit(X, y)
+    T = model.collapse_round_
+    assert T is not None and len(model.alphas_) == T
+    staged = list(model.staged_predict(X_new))
+    assert np.any(staged[T - 1] != 0)
+    for pred in staged[T:]:
+        np.testing.assert_array_equal(pred, 0.0)
+
+
+def test_infeasible_budget_warns_and_still_fits():
+    X = np.array([[0.0], [0.0], [1.0], [2.0]])
+    y = np.array([1.0, -1.0, 0.5, 2.0])
+    with pytest.warns(InfeasibleBudgetWarning, match="floor"):
+        model = SelfDistilledKernelRidge(epsilon=1e-4, n_rounds=1).fit(X, y)
+    assert np.all(np.isfinite(model.predict(X)))
+
+
+def test_fitted_attributes():
+    X, y, _ = data(25, seed=4)
+    model = SelfDistilledKernelRidge(epsilon=0.02, n_rounds=3, gamma=1.0).fit(X, y)
+    lam = np.linalg.eigvalsh(rbf_kernel(X, gamma=1.0))[::-1]
+    np.testing.assert_allclose(model.eigenvalues_, np.clip(lam, 0, None), atol=1e-12)
+    assert model.basis_weights_.shape == (4, 25)
+    assert model.dual_coef_.shape == (25,)
+    assert model.n_features_in_ == 3
+    # the basis weights shrink every round (each factor is in (0, 1))
+    assert np.all(np.diff(model.basis_weights_, axis=0) <= 0)
+
+
+def test_multioutput_joint():
+    X, y, X_new = data(30, seed=5)
+    Y = np.column_stack([y, -2 * y + 0.1])
+    model = SelfDistilledKernelRidge(epsilon=0.05, n_rounds=1, gamma=1.0).fit(X, Y)
+    assert model.predict(X_new).shape == (15, 2)
+    resid = model.predict(X) - list(model.staged_predict(X))[0]
+    np.testing.assert_allclose(np.sum(resid**2) / 30, 0.05, rtol=1e-8)
+
+
+def test_inputs_not_modified():
+    X, y, _ = data(20, seed=6)
+    X0, y0 = X.copy(), y.copy()
+    SelfDistilledKernelRidge(n_rounds=2).fit(X, y)
+    np.testing.assert_array_equal(X, X0)
+    np.testing.assert_array_equal(y, y0)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(epsilon=0.0), "epsilon"),
+        (dict(epsilon=None), "exactly one"),
+        (dict(alpha=-1.0), "alpha"),
+        (dict(n_rounds=-2), "n_rounds"),
+        (dict(kernel="cosine"), "kernel='cosine' is not supported"),
+        (dict(mix=2.0), "mix"),
+    ],
+)
+def test_bad_hyperparameters(params, match):
+    X, y, _ = data(10)
+    with pytest.raises(ValueError, match=match):
+        SelfDistilledKernelRidge(**params).fit(X, y)
+
+
+def test_precomputed_shape_errors():
+    X, y, _ = data(10)
+    with pytest.raises(ValueError, match="square"):
+        SelfDistilledKernelRidge(kernel="precomputed").fit(X, y)
+    K = rbf_kernel(X)
+    model = SelfDistilledKernelRidge(kernel="precomputed").fit(K, y)
+    with pytest.raises(ValueError):
+        model.predict(np.ones((3, 4)))
