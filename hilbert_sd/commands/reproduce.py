@@ -1,0 +1,83 @@
+"""``hilbert-sd reproduce NAME``: run a named experiment shipped with the package."""
+
+import argparse
+
+NAME = "reproduce"
+HELP = "run a named experiment shipped with the package; write its figures and tables"
+
+
+def _available():
+    from hilbert_sd.experiments.registry import NAMED_EXPERIMENTS
+
+    return {n: e for n, e in NAMED_EXPERIMENTS.items() if e.available}
+
+
+def add_arguments(parser):
+    """Declare the options of ``hilbert-sd reproduce`` (the names are listed in --help)."""
+    import textwrap
+
+    available = _available()
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    lines = ["named experiments:"]
+    for name, exp in available.items():
+        wrapped = textwrap.wrap(exp.summary, 74)
+        lines.append(f"  {name}")
+        lines += [f"      {w}" for w in wrapped]
+    parser.epilog = "\n".join(lines)
+    parser.add_argument("name", metavar="NAME", help="one of: " + ", ".join(available))
+    parser.add_argument("--out", metavar="DIR",
+                        help="output directory for the store, figures and tables "
+                             "(default: ./NAME)")
+    parser.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
+                        help="worker processes (default 1)")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="Dask scheduler address or 'local'")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="run every simulation again (default: reuse finished ones in "
+                             "DIR/results.db)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+
+
+def config_path(name):
+    """The shipped TOML config of a named experiment."""
+    from pathlib import Path
+
+    from hilbert_sd.experiments.registry import NAMED_EXPERIMENTS
+
+    return Path(__file__).resolve().parent.parent / "experiments" / NAMED_EXPERIMENTS[name].config
+
+
+def run(args):
+    """Run the experiment, export its table and write its report; return 0."""
+    import sys
+    from pathlib import Path
+
+    from hilbert_sd.cli import UsageError
+    from hilbert_sd.experiments.config import load_config
+    from hilbert_sd.experiments.registry import NAMED_EXPERIMENTS, load_attribute
+    from hilbert_sd.experiments.runner import interrupt_on_sigterm, run_sweep
+    from hilbert_sd.experiments.store import ResultStore
+    from hilbert_sd.experiments.tables import write_csv
+
+    available = _available()
+    if args.name not in available:
+        raise UsageError(f"unknown experiment {args.name!r}; available: "
+                         + ", ".join(available))
+    if args.jobs < 1:
+        raise UsageError(f"--jobs {args.jobs}: must be >= 1")
+    exp = NAMED_EXPERIMENTS[args.name]
+    config = load_config(config_path(args.name))
+    out = Path(args.out or args.name)
+    out.mkdir(parents=True, exist_ok=True)
+    with ResultStore(out / "results.db") as store, interrupt_on_sigterm():
+        report = run_sweep(config, store, jobs=args.jobs, scheduler=args.scheduler,
+                           resume=not args.overwrite, overwrite=args.overwrite,
+                           progress=not args.quiet)
+        print(report.summary(), file=sys.stderr)
+        rows = store.rows(experiment=config.name)
+    write_csv(rows, out / "results.csv")
+    produced = load_attribute(exp.report)(rows, out)
+    print(produced["summary"])
+    for path in [out / "results.db", out / "results.csv", *produced["files"]]:
+        print(f"wrote {path}", file=sys.stderr)
+    return 0

@@ -1,0 +1,104 @@
+"""``hilbert-sd sweep CONFIG``: run every simulation of an experiment config into a store."""
+
+NAME = "sweep"
+HELP = "run every simulation of an experiment config (grids x seeds) into a results store"
+
+
+def add_arguments(parser):
+    """Declare the options of ``hilbert-sd sweep``."""
+    parser.add_argument("config", metavar="CONFIG", help="experiment config (TOML)")
+    parser.add_argument("--store", metavar="DB",
+                        help="SQLite results store (default: output.store of the config, else "
+                             "NAME.db)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE",
+                        help="override a config value, e.g. --set method.epsilon=[0.1,0.2] "
+                             "(VALUE is TOML; repeatable)")
+    parser.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
+                        help="worker processes (joblib), or Dask workers with --scheduler local "
+                             "(default 1: serial; -1: one per CPU)")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="run on a Dask cluster: a scheduler address (tcp://host:8786) or "
+                             "'local' for a local cluster (needs hilbert_sd[distributed])")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true",
+                      help="skip simulations already in the store")
+    mode.add_argument("--overwrite", action="store_true",
+                      help="run simulations already in the store again, replacing their rows")
+    parser.add_argument("--retry-failed", action="store_true",
+                        help="with --resume: run failed simulations again")
+    parser.add_argument("--shard", metavar="I/N",
+                        help="run only every N-th simulation starting at the I-th (1-based), "
+                             "to split a sweep over N jobs sharing one store")
+    parser.add_argument("--table", metavar="CSV",
+                        help="export the tidy table to CSV afterwards (default: output.table)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="validate the config, print what would run, and stop")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+
+
+def _parse_shard(text):
+    from hilbert_sd.cli import UsageError
+
+    if text is None:
+        return None
+    try:
+        i, n = (int(p) for p in text.split("/"))
+    except ValueError:
+        raise UsageError(f"--shard {text!r}: expected I/N, e.g. 2/4") from None
+    if not 1 <= i <= n:
+        raise UsageError(f"--shard {text!r}: I must be in 1..N")
+    return i, n
+
+
+def _jobs(value):
+    import os
+
+    from hilbert_sd.cli import UsageError
+
+    if value == -1:
+        return os.cpu_count() or 1
+    if value < 1:
+        raise UsageError(f"--jobs {value}: must be >= 1 (or -1 for one per CPU)")
+    return value
+
+
+def store_path(args, config):
+    """The results store a command writes to."""
+    return args.store or config.output.get("store") or f"{config.name}.db"
+
+
+def run(args):
+    """Run the sweep; return the exit status (0 even when some simulations failed)."""
+    import sys
+
+    from hilbert_sd.cli import UsageError
+    from hilbert_sd.experiments.config import load_config
+    from hilbert_sd.experiments.runner import interrupt_on_sigterm, run_sweep
+    from hilbert_sd.experiments.store import ResultStore
+    from hilbert_sd.experiments.tables import write_csv
+
+    if args.retry_failed and not args.resume:
+        raise UsageError("--retry-failed needs --resume")
+    shard = _parse_shard(args.shard)
+    jobs = _jobs(args.jobs)
+    config = load_config(args.config, args.overrides)
+    path = store_path(args, config)
+    if args.dry_run:
+        sims = config.simulations()
+        groups = len({s.group for s in sims})
+        axes = ", ".join(config.grid_keys) or "none"
+        print(f"{config.name}: {len(sims)} simulation(s) in {groups} eigendecomposition "
+              f"group(s); grid axes: {axes}; store: {path}")
+        return 0
+    with ResultStore(path) as store, interrupt_on_sigterm():
+        report = run_sweep(config, store, jobs=jobs, scheduler=args.scheduler,
+                           resume=args.resume, overwrite=args.overwrite,
+                           retry_failed=args.retry_failed, shard=shard,
+                           progress=not args.quiet)
+        print(report.summary())
+        table = args.table or config.output.get("table")
+        if table:
+            n = write_csv(store.rows(experiment=config.name), table)
+            print(f"wrote {n} rows to {table}", file=sys.stderr)
+    return 0

@@ -1,0 +1,361 @@
+"""Registries of what an experiment config can name: methods, data generators, kernels, and
+the named experiments of ``hilbert-sd reproduce``.
+
+This module imports nothing heavy: implementations are referenced as ``"module:attribute"``
+strings and imported when a simulation runs, so that modules which do not exist yet (or
+optional dependencies) never break ``import hilbert_sd.experiments`` or ``hilbert-sd --help``.
+
+Adding a method
+---------------
+A method is a callable ``run(config, inputs, seed) -> dict`` where ``config`` is the resolved
+configuration of one simulation (``config["method"]`` holds the method's parameters, defaults
+filled in), ``inputs`` is a :class:`hilbert_sd.experiments.runner.SimulationInputs` (training
+inputs and labels, the Gram matrix and its eigendecomposition shared by every simulation of the
+group, test inputs and the test-kernel projection), and ``seed`` is the simulation's seed. It
+returns a flat dict of scalars (int, float, bool, str or None); per-round or per-time values
+use keys like ``"test_mse[3]"``. Register it with::
+
+    register_method(
+        "my_method", "my_package.module:run_my_method",
+        params={"epsilon": Param("float", low=0, low_inclusive=False)},
+        requires=("spectrum",),
+    )
+
+Exceptions raised by ``run`` are recorded as a failed simulation (the sweep goes on).
+"""
+
+import importlib
+import importlib.util
+from dataclasses import dataclass, field
+
+from hilbert_sd.experiments.schema import ConfigError, Param
+
+__all__ = [
+    "GENERATORS",
+    "KERNELS",
+    "METHODS",
+    "NAMED_EXPERIMENTS",
+    "GeneratorSpec",
+    "MethodSpec",
+    "NamedExperiment",
+    "get_method",
+    "load_attribute",
+    "register_method",
+    "register_named_experiment",
+]
+
+#: What a method may ask the runner to prepare once per group of simulations.
+REQUIREMENTS = ("kernel", "spectrum", "test_kernel")
+
+
+def load_attribute(ref):
+    """Import ``"package.module:attribute"`` and return the attribute.
+
+    Raises
+    ------
+    ValueError
+        If the reference is malformed, the module cannot be imported or lacks the attribute.
+    """
+    if callable(ref):
+        return ref
+    module_name, sep, attr = ref.partition(":")
+    if not sep or not module_name or not attr:
+        raise ValueError(f"{ref!r} is not a 'package.module:function' reference")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"cannot import {module_name!r} for {ref!r}: {exc}") from exc
+    try:
+        obj = module
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except AttributeError as exc:
+        raise ValueError(f"module {module_name!r} has no attribute {attr!r}") from exc
+    return obj
+
+
+def _module_exists(name):
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+# ---------------------------------------------------------------------------------------------
+# kernels: parameters per kernel name (hilbert_sd.kernels.gram's names and meanings)
+# ---------------------------------------------------------------------------------------------
+_GAMMA = Param("float", default=None, low=0, low_inclusive=False,
+               doc="kernel width (scikit-learn's meaning); default 1/n_features")
+
+KERNELS = {
+    "linear": {},
+    "polynomial": {
+        "degree": Param("int", default=3, low=1, doc="polynomial degree"),
+        "gamma": _GAMMA,
+        "coef0": Param("float", default=1.0, doc="constant term"),
+    },
+    "rbf": {"gamma": _GAMMA},
+    "laplacian": {"gamma": _GAMMA},
+    "arccos": {},
+    "ntk": {
+        "depth": Param("int", default=1, low=1, doc="number of hidden layers"),
+        "w_std": Param("float", default=1.0, low=0, low_inclusive=False, doc="weight std"),
+        "b_std": Param("float", default=0.0, low=0, doc="bias std"),
+    },
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# data generators
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GeneratorSpec:
+    """A synthetic data set.
+
+    Attributes
+    ----------
+    name : str
+    inputs : str
+        ``"module:function"``; ``inputs(params) -> (X, X_test)``, X_test may be None.
+    labels : str
+        ``"module:function"``; ``labels(params, X, X_test) -> (y, y_test)``, noise-free.
+    params : dict of str to Param
+        Parameters with ``inputs=False`` change the labels only (same Gram matrix).
+    summary : str
+    """
+
+    name: str
+    inputs: str
+    labels: str
+    params: dict
+    summary: str = ""
+
+
+_SEED = Param("int", default=0, low=0, doc="seed of the inputs (fixed across simulation seeds)")
+_N_TEST = Param("int", default=200, low=0, doc="number of test points (0: no test set)")
+
+GENERATORS = {
+    "sine": GeneratorSpec(
+        name="sine",
+        inputs="hilbert_sd.experiments.data:sine_inputs",
+        labels="hilbert_sd.experiments.data:sine_labels",
+        params={
+            "n_samples": Param("int", low=2, doc="number of training points"),
+            "design": Param("str", default="uniform", choices=("uniform", "grid"),
+                            doc="x drawn uniformly on [0, 1], or an even grid"),
+            "frequency": Param("float", default=1.0, low=0, low_inclusive=False, inputs=False,
+                               doc="y = amplitude * sin(2 pi frequency x)"),
+            "amplitude": Param("float", default=1.0, inputs=False, doc="see frequency"),
+            "seed": _SEED,
+            "n_test": _N_TEST,
+        },
+        summary="one-dimensional x in [0, 1], y = amplitude sin(2 pi frequency x); "
+                "test points: an even grid of [0, 1]",
+    ),
+    "gaussian": GeneratorSpec(
+        name="gaussian",
+        inputs="hilbert_sd.experiments.data:gaussian_inputs",
+        labels="hilbert_sd.experiments.data:gaussian_labels",
+        params={
+            "n_samples": Param("int", low=2, doc="number of training points"),
+            "n_features": Param("int", default=5, low=1, doc="input dimension p"),
+            "target": Param("str", default="linear", choices=("linear", "sign", "sine"),
+                            inputs=False,
+                            doc="y = w.x, sign(w.x) or sin(pi w.x) for a unit teacher w"),
+            "seed": _SEED,
+            "n_test": _N_TEST,
+        },
+        summary="x ~ N(0, I_p), y a function of w.x for a unit vector w drawn from the seed; "
+                "test points from the same law",
+    ),
+}
+
+#: Noise-free target functions for data read from a file (``data.truth``), by name.
+TRUTHS = {
+    "sin2pi": "hilbert_sd.experiments.data:truth_sin2pi",
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# methods
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MethodSpec:
+    """A simulation method that configs name in ``method.name``.
+
+    Attributes
+    ----------
+    name : str
+    run : str or callable
+        ``run(config, inputs, seed) -> dict`` or a ``"module:function"`` reference to it.
+    params : dict of str to Param
+        The method's parameters (keys of the ``[method]`` table besides ``name``).
+    requires : tuple of str
+        What the runner prepares once per group: ``"kernel"`` (Gram matrix),
+        ``"spectrum"`` (its eigendecomposition), ``"test_kernel"`` (test-by-train kernel and
+        its product with the eigenvectors).
+    check : str or callable, optional
+        ``check(params) -> list of (key, message)``: constraints between parameters.
+    module : str, optional
+        A module the method needs; the method is unavailable while it does not exist.
+    summary : str
+    """
+
+    name: str
+    run: object
+    params: dict
+    requires: tuple = ("kernel", "spectrum")
+    check: object = None
+    module: str = None
+    summary: str = ""
+
+    @property
+    def available(self):
+        return self.module is None or _module_exists(self.module)
+
+
+METHODS = {}
+
+
+def register_method(name, run, *, params=None, requires=("kernel", "spectrum"), check=None,
+                    module=None, summary="", replace=False):
+    """Make a method available to configs under ``name``.
+
+    Parameters
+    ----------
+    name : str
+    run : str or callable
+        ``run(config, inputs, seed) -> dict of scalars`` or ``"module:function"``. Sweeps on
+        worker processes need a reference the workers can import.
+    params : dict of str to Param, optional
+    requires : iterable of str, default=("kernel", "spectrum")
+        Subset of ``("kernel", "spectrum", "test_kernel")``.
+    check : callable or str, optional
+    module : str, optional
+        Module whose existence makes the method available.
+    summary : str
+    replace : bool, default=False
+        Allow replacing an existing registration.
+
+    Returns
+    -------
+    MethodSpec
+    """
+    if name in METHODS and not replace:
+        raise ValueError(f"method {name!r} is already registered; pass replace=True")
+    unknown = set(requires) - set(REQUIREMENTS)
+    if unknown:
+        raise ValueError(f"requires={tuple(requires)!r}: unknown {sorted(unknown)}; "
+                         f"allowed: {REQUIREMENTS}")
+    spec = MethodSpec(name=name, run=run, params=dict(params or {}), requires=tuple(requires),
+                      check=check, module=module, summary=summary)
+    METHODS[name] = spec
+    return spec
+
+
+def get_method(name):
+    """The :class:`MethodSpec` for a config's ``method.name``.
+
+    ``name`` is a registered method, or ``"package.module:function"`` for a user's own
+    callable (its parameters are then passed through unchecked; it may declare
+    ``run.requires``).
+
+    Raises
+    ------
+    ConfigError
+        Unknown or unavailable method (key path ``method.name``).
+    """
+    if name in METHODS:
+        spec = METHODS[name]
+        if not spec.available:
+            raise ConfigError([("method.name", f'"{name}" needs module {spec.module}, which '
+                                               "this installation of hilbert_sd does not have")])
+        return spec
+    if ":" in name:
+        try:
+            func = load_attribute(name)
+        except ValueError as exc:
+            raise ConfigError([("method.name", str(exc))]) from None
+        if not callable(func):
+            raise ConfigError([("method.name", f"{name!r} is not callable")])
+        return MethodSpec(name=name, run=name, params=None,
+                          requires=tuple(getattr(func, "requires", ("kernel", "spectrum"))))
+    available = ", ".join(f'"{m}"' for m, s in sorted(METHODS.items()) if s.available)
+    raise ConfigError([("method.name", f'unknown method "{name}"; available: {available}, '
+                                       'or "package.module:function"')])
+
+
+_RULE = "the self-distillation rule of theory.md §2"
+
+register_method(
+    "self_distill",
+    "hilbert_sd.experiments.methods:run_self_distill",
+    params={
+        "epsilon": Param("float", default=None, low=0, low_inclusive=False,
+                         doc="budget on the mean squared training error (constrained rule)"),
+        "alpha": Param("float", default=None, low=0, low_inclusive=False,
+                       doc="fixed ridge (fixed-ridge rule); give exactly one of epsilon, alpha"),
+        "n_rounds": Param("int", default=None, low=0,
+                          doc="index of the last round; absent: until collapse"),
+        "mix": Param("float", default=0.0, low=0, high=1, doc="ground-truth weight beta"),
+        "on_infeasible": Param("str", default="raise", choices=("raise", "warn"),
+                               doc="budget below the kernel's floor: fail, or warn and fit"),
+        "record_rounds": Param("int", default=50, low=0,
+                               doc="per-round values are stored for rounds 0..record_rounds"),
+    },
+    requires=("kernel", "spectrum", "test_kernel"),
+    check="hilbert_sd.experiments.methods:check_self_distill",
+    module="hilbert_sd.distillation",
+    summary=f"{_RULE}: ε-constrained or fixed ridge, optional ground-truth mixing",
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# named experiments (hilbert-sd reproduce NAME)
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class NamedExperiment:
+    """An experiment shipped with the package.
+
+    Attributes
+    ----------
+    name : str
+    config : str
+        File name of the TOML config in ``hilbert_sd/experiments/``.
+    report : str
+        ``"module:function"``; ``report(rows, out_dir) -> list of written paths`` writes the
+        experiment's figures and tables from the rows of its store.
+    summary : str
+    modules : tuple of str
+        Modules the experiment needs; it is listed only when they all exist.
+    """
+
+    name: str
+    config: str
+    report: str
+    summary: str
+    modules: tuple = field(default_factory=tuple)
+
+    @property
+    def available(self):
+        return all(_module_exists(m) for m in self.modules)
+
+
+NAMED_EXPERIMENTS = {}
+
+
+def register_named_experiment(name, config, report, summary, modules=()):
+    """Add an experiment to ``hilbert-sd reproduce``; returns the :class:`NamedExperiment`."""
+    exp = NamedExperiment(name, config, report, summary, tuple(modules))
+    NAMED_EXPERIMENTS[name] = exp
+    return exp
+
+
+register_named_experiment(
+    "self-distillation",
+    config="self_distillation.toml",
+    report="hilbert_sd.experiments.reports:report_self_distillation",
+    summary="the reference example: the 11-point toy data (mobahi_toy.csv), RBF kernel "
+            "gamma=80, several budgets epsilon, rounds until collapse",
+    modules=("hilbert_sd.distillation",),
+)

@@ -1,0 +1,741 @@
+"""Run the simulations of a config: serially, on joblib worker processes, or on a Dask cluster.
+
+Simulations are grouped by training inputs and kernel (:attr:`Simulation.group`). Each group's
+Gram matrix and eigendecomposition are computed once (:class:`GroupCache`) and shared by every
+simulation of the group, whatever its budget, ridge, label noise or seed: label-noise seeds
+change y, not the inputs. Results reach the store as they arrive, one transaction per batch, so
+an interrupted sweep keeps everything that finished.
+
+Where the work happens:
+
+- serial (``jobs=1``): everything in this process;
+- joblib (``jobs > 1``): each group is prepared in this process (with every BLAS thread), then
+  its simulations run in chunks on ``jobs`` loky worker processes, which receive the shared
+  arrays as read-only memory maps;
+- Dask (``scheduler=ADDRESS`` or ``"local"``): one task prepares each group on a worker, and
+  chunk tasks depending on it run where the scheduler puts them; nothing heavy runs here.
+
+Workers run numerical kernels single-threaded (BLAS via threadpoolctl, numba via
+``set_num_threads``), since the parallelism is across simulations.
+"""
+
+import math
+import os
+import sys
+import time
+import traceback
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import numpy as np
+
+from hilbert_sd.experiments.data import DataSet, add_label_noise, load_file
+from hilbert_sd.experiments.registry import GENERATORS, TRUTHS, get_method, load_attribute
+
+__all__ = [
+    "GroupCache",
+    "SimulationInputs",
+    "SweepReport",
+    "interrupt_on_sigterm",
+    "load_dataset",
+    "run_simulation",
+    "run_sweep",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# shared arrays of a group, and what a method sees
+# ---------------------------------------------------------------------------------------------
+class GroupCache:
+    """Arrays shared by the simulations of one group (same inputs, same kernel).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    X_test : ndarray of shape (n_test, n_features) or None
+    kernel : dict or None
+        ``{"name": ..., **params}`` of the config's ``[kernel]`` table.
+
+    Attributes
+    ----------
+    K : ndarray of shape (n_samples, n_samples)
+        Gram matrix (computed on first use).
+    spectrum : hilbert_sd.spectral.Spectrum
+        Its eigendecomposition, eigenvalues descending (computed on first use).
+    K_test : ndarray of shape (n_test, n_samples)
+        k(X_test, X).
+    test_projection : ndarray of shape (n_test, n_samples)
+        ``K_test @ U``: with it the function of any filter g at the test points is
+        ``test_projection @ (g * z)``, O(n_test · n) instead of O(n_test · n²).
+    timings : dict
+        Seconds spent on ``"gram"``, ``"eigh"`` and ``"test_kernel"``.
+    """
+
+    def __init__(self, X, X_test=None, kernel=None):
+        self.X = X
+        self.X_test = X_test
+        self.kernel = kernel
+        self._K = None
+        self._spectrum = None
+        self._K_test = None
+        self._test_projection = None
+        self.timings = {"gram": 0.0, "eigh": 0.0, "test_kernel": 0.0}
+
+    def _gram(self, A, B=None):
+        if self.kernel is None:
+            raise ValueError("this simulation needs a kernel; the config has no [kernel] table")
+        from hilbert_sd.kernels import gram
+
+        params = {k: v for k, v in self.kernel.items() if k != "name" and v is not None}
+        return gram(A, B, kernel=self.kernel["name"], **params)
+
+    @property
+    def K(self):
+        if self._K is None:
+            t0 = time.perf_counter()
+            self._K = self._gram(self.X)
+            self.timings["gram"] += time.perf_counter() - t0
+        return self._K
+
+    @property
+    def spectrum(self):
+        if self._spectrum is None:
+            from hilbert_sd.spectral import eigh_psd
+
+            K = self.K
+            t0 = time.perf_counter()
+            self._spectrum = eigh_psd(K)
+            self.timings["eigh"] += time.perf_counter() - t0
+        return self._spectrum
+
+    @property
+    def K_test(self):
+        if self._K_test is None and self.X_test is not None:
+            t0 = time.perf_counter()
+            self._K_test = self._gram(self.X_test, self.X)
+            self.timings["test_kernel"] += time.perf_counter() - t0
+        return self._K_test
+
+    @property
+    def test_projection(self):
+        if self._test_projection is None and self.X_test is not None:
+            U = self.spectrum.eigenvectors
+            K_test = self.K_test
+            t0 = time.perf_counter()
+            self._test_projection = K_test @ U
+            self.timings["test_kernel"] += time.perf_counter() - t0
+        return self._test_projection
+
+    def prepare(self, requires):
+        """Compute what the group's methods need, then drop the Gram matrices they do not.
+
+        Dropping K (and k(X_test, X)) before the cache is shipped to workers halves what they
+        receive when only the eigendecomposition is used.
+        """
+        requires = set(requires)
+        if "spectrum" in requires or "test_kernel" in requires:
+            self.spectrum  # noqa: B018 - computed for its side effect
+        if "test_kernel" in requires:
+            self.test_projection  # noqa: B018
+        if "kernel" in requires:
+            self.K  # noqa: B018
+        else:
+            self._K = None
+        if "test_kernel" not in requires:
+            self._test_projection = None
+        self._K_test = None if "kernel" not in requires else self._K_test
+        return self
+
+
+class SimulationInputs:
+    """What a method receives: the group's shared arrays and this simulation's labels.
+
+    Attributes
+    ----------
+    X, X_test : ndarray
+        Training and test inputs (``X_test`` None without a test set).
+    y : ndarray of shape (n_samples,)
+        Training labels, with this simulation's label noise.
+    y_clean : ndarray of shape (n_samples,)
+        Training labels before the label noise.
+    y_test : ndarray of shape (n_test,) or None
+        Noise-free test targets.
+    K, spectrum, K_test, test_projection
+        See :class:`GroupCache` (shared, read-only: never modify them in place).
+    seed : int
+    rng : numpy.random.Generator
+        A stream for the method's own randomness, independent of the label noise.
+    has_test : bool
+    """
+
+    def __init__(self, group, y, y_clean, y_test, seed):
+        self.group = group
+        self.y = y
+        self.y_clean = y_clean
+        self.y_test = y_test
+        self.seed = seed
+        self._rng = None
+
+    X = property(lambda self: self.group.X)
+    X_test = property(lambda self: self.group.X_test)
+    K = property(lambda self: self.group.K)
+    spectrum = property(lambda self: self.group.spectrum)
+    K_test = property(lambda self: self.group.K_test)
+    test_projection = property(lambda self: self.group.test_projection)
+
+    @property
+    def has_test(self):
+        return self.group.X_test is not None and self.y_test is not None
+
+    @property
+    def rng(self):
+        if self._rng is None:
+            self._rng = np.random.default_rng([self.seed, 1])
+        return self._rng
+
+
+# ---------------------------------------------------------------------------------------------
+# data
+# ---------------------------------------------------------------------------------------------
+def load_dataset(data, base_dir):
+    """The noise-free :class:`DataSet` of one resolved ``[data]`` option.
+
+    Raises
+    ------
+    ValueError
+        Unreadable or malformed data files.
+    """
+    if "generator" in data:
+        spec = GENERATORS[data["generator"]]
+        X, X_test = load_attribute(spec.inputs)(data)
+        y, y_test = load_attribute(spec.labels)(data, X, X_test)
+        return DataSet(X, y, X_test, y_test)
+    from hilbert_sd.experiments.config import resolve_data_path
+
+    X, y = load_file(resolve_data_path(data["path"], base_dir), data["features"],
+                     data["target"])
+    X_test = y_test = None
+    if data.get("test_path") is not None:
+        X_test, y_test = load_file(resolve_data_path(data["test_path"], base_dir),
+                                   data["features"], data["target"])
+        if X_test.shape[1] != X.shape[1]:
+            raise ValueError(f"{data['test_path']}: {X_test.shape[1]} input columns, "
+                             f"the training data has {X.shape[1]}")
+    elif data.get("truth") is not None:
+        if X.shape[1] != 1:
+            raise ValueError(f"data.truth needs one-dimensional inputs; {data['path']} has "
+                             f"{X.shape[1]} input columns")
+        lo, hi = data["test_range"] or (float(X.min()), float(X.max()))
+        X_test = np.linspace(lo, hi, data["n_test"])[:, None]
+        y_test = load_attribute(TRUTHS[data["truth"]])(X_test)
+    return DataSet(X, y, X_test, y_test)
+
+
+# ---------------------------------------------------------------------------------------------
+# work units (module-level functions: they are pickled to worker processes)
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class _GroupSpec:
+    key: str
+    X: np.ndarray
+    X_test: np.ndarray
+    kernel: dict
+    requires: tuple
+
+
+@dataclass
+class _FailedGroup:
+    error: str
+    traceback: str
+
+
+def _now():
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _prepare(spec):
+    """Gram matrix and eigendecomposition of a group (or the error that prevented them)."""
+    try:
+        return GroupCache(spec.X, spec.X_test, spec.kernel).prepare(spec.requires)
+    except Exception as exc:  # noqa: BLE001 - recorded against every simulation of the group
+        return _FailedGroup(f"preparing the group's Gram matrix and eigendecomposition failed: "
+                            f"{type(exc).__name__}: {exc}", traceback.format_exc())
+
+
+def _record(key, status, results, error, tb, caught, started, duration):
+    from hilbert_sd import __version__
+    from hilbert_sd.experiments.store import default_host
+
+    seen = []
+    for w in caught:
+        text = f"{w.category.__name__}: {w.message}"
+        if text not in seen:
+            seen.append(text)
+    return {"key": key, "status": status, "results": results, "error": error,
+            "traceback": tb, "warnings": seen, "started_at": started, "finished_at": _now(),
+            "duration": duration, "host": default_host(), "pid": os.getpid(),
+            "version": __version__}
+
+
+_SCALARS = (bool, int, float, str, type(None))
+
+
+def _check_results(results):
+    if not isinstance(results, dict):
+        raise TypeError(f"a method must return a dict of scalars; got {type(results).__name__}")
+    out = {}
+    for k, v in results.items():
+        if hasattr(v, "item") and getattr(v, "ndim", 0) == 0:
+            v = v.item()
+        if not isinstance(k, str) or not isinstance(v, _SCALARS):
+            raise TypeError(f"a method must return a flat dict of scalars; key {k!r} holds "
+                            f"{type(v).__name__}")
+        out[k] = v
+    return out
+
+
+def _run_one(group, dataset, task):
+    """Run one simulation; exceptions become a failed record."""
+    key, config, _ = task
+    seed = config["seed"]
+    started = _now()
+    t0 = time.perf_counter()
+    results = error = tb = None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            if isinstance(group, _FailedGroup):
+                raise _GroupError(group)
+            run = load_attribute(get_method(config["method"]["name"]).run)
+            y = add_label_noise(dataset.y, config["data"].get("label_noise", 0.0), seed)
+            inputs = SimulationInputs(group, y, dataset.y, dataset.y_test, seed)
+            results = _check_results(run(config, inputs, seed))
+            status = "done"
+        except _GroupError as exc:
+            status, error, tb = "failed", exc.group.error, exc.group.traceback
+        except Exception as exc:  # noqa: BLE001 - a failed simulation is recorded, not fatal
+            status, error, tb = "failed", f"{type(exc).__name__}: {exc}", traceback.format_exc()
+            results = None
+    return _record(key, status, results, error, tb, caught, started,
+                   time.perf_counter() - t0)
+
+
+class _GroupError(Exception):
+    def __init__(self, group):
+        super().__init__(group.error)
+        self.group = group
+
+
+@contextmanager
+def _serial_numerics():
+    """Single-threaded BLAS and numba inside a worker (the parallelism is across tasks)."""
+    from threadpoolctl import threadpool_limits
+
+    numba = sys.modules.get("numba")
+    previous = None
+    if numba is not None:
+        try:
+            previous = numba.get_num_threads()
+            numba.set_num_threads(1)
+        except (RuntimeError, ValueError):
+            previous = None
+    try:
+        with threadpool_limits(limits=1):
+            yield
+    finally:
+        if previous is not None:
+            numba.set_num_threads(previous)
+
+
+def _run_chunk(group, datasets, tasks):
+    """Worker entry point: run a chunk of one group's simulations.
+
+    Returns
+    -------
+    records : list of dict
+    timings : dict
+        The group cache's preparation timings (reported once per group by the caller).
+    """
+    with _serial_numerics():
+        records = [_run_one(group, datasets[t[2]], t) for t in tasks]
+    timings = group.timings if isinstance(group, GroupCache) else {}
+    return records, dict(timings)
+
+
+# ---------------------------------------------------------------------------------------------
+# progress
+# ---------------------------------------------------------------------------------------------
+class Progress:
+    """A progress bar on a terminal, plain lines otherwise (at most one per ``interval`` s)."""
+
+    def __init__(self, total, *, stream=None, enabled=True, label="sweep", interval=5.0):
+        self.total = total
+        self.stream = sys.stderr if stream is None else stream
+        self.enabled = enabled and total > 0
+        self.label = label
+        self.interval = interval
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.start = time.monotonic()
+        self._last = -math.inf
+        self.done = self.failed = 0
+
+    def update(self, done, failed):
+        self.done, self.failed = done, failed
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        finished = done + failed >= self.total
+        if not finished and now - self._last < (0.1 if self.tty else self.interval):
+            return
+        self._last = now
+        n = done + failed
+        elapsed = now - self.start
+        eta = elapsed / n * (self.total - n) if n else float("nan")
+        text = (f"{self.label}: {n}/{self.total} ({100 * n / self.total:.0f}%), "
+                f"{failed} failed, {elapsed:.1f} s elapsed"
+                + ("" if finished or not n else f", ~{eta:.0f} s left"))
+        if self.tty:
+            width = 24
+            filled = int(width * n / self.total)
+            bar = "#" * filled + "." * (width - filled)
+            self.stream.write(f"\r[{bar}] {text}\x1b[K")
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def close(self):
+        if self.enabled and self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+# ---------------------------------------------------------------------------------------------
+# sweeps
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class SweepReport:
+    """What a sweep did and where its time went.
+
+    Attributes
+    ----------
+    total : int
+        Simulations of the config (this shard).
+    skipped : int
+        Already in the store (``resume``).
+    done, failed : int
+        Simulations run in this sweep, by outcome.
+    groups : int
+        Distinct (inputs, kernel) groups, i.e. eigendecompositions computed.
+    wall_time : float
+        Seconds from start to the last write.
+    gram_time, eigh_time, test_kernel_time : float
+        Seconds of group preparation (summed over groups; on Dask, measured on the workers).
+    simulation_time : float
+        Seconds inside the simulations, summed over simulations (over workers in parallel).
+    store_time : float
+        Seconds spent writing to the store.
+    """
+
+    total: int = 0
+    skipped: int = 0
+    done: int = 0
+    failed: int = 0
+    groups: int = 0
+    wall_time: float = 0.0
+    gram_time: float = 0.0
+    eigh_time: float = 0.0
+    test_kernel_time: float = 0.0
+    simulation_time: float = 0.0
+    store_time: float = 0.0
+    interrupted: bool = False
+    backend: str = "serial"
+    failures: list = field(default_factory=list)
+
+    def summary(self):
+        """A few lines for the terminal."""
+        lines = [
+            f"{self.done} done, {self.failed} failed, {self.skipped} skipped (already stored) "
+            f"of {self.total} simulations in {self.wall_time:.2f} s ({self.backend})",
+            f"time: {self.groups} eigendecomposition(s) {self.eigh_time:.3f} s, Gram "
+            f"{self.gram_time:.3f} s, test kernel {self.test_kernel_time:.3f} s, simulations "
+            f"{self.simulation_time:.3f} s (summed over workers), store {self.store_time:.3f} s",
+        ]
+        for key, err in self.failures[:3]:
+            lines.append(f"failed {key[:12]}: {err}")
+        if len(self.failures) > 3:
+            lines.append(f"... and {len(self.failures) - 3} more failures (hilbert-sd results "
+                         "DB --status failed)")
+        return "\n".join(lines)
+
+
+def _chunks(tasks, n_workers):
+    # ~4 chunks per worker balances load; at most 64 simulations per chunk bounds what a
+    # killed worker loses.
+    size = max(1, min(64, math.ceil(len(tasks) / (4 * max(1, n_workers)))))
+    return [tasks[i:i + size] for i in range(0, len(tasks), size)]
+
+
+def _plan(config, sims):
+    """Group the simulations and load their data sets (here, once per distinct data set)."""
+    datasets = {}
+    groups = {}
+    requires = {}
+    for sim in sims:
+        if sim.data_id not in datasets:
+            datasets[sim.data_id] = load_dataset(sim.config["data"], config.base_dir)
+        name = sim.method
+        if name not in requires:
+            requires[name] = get_method(name).requires
+        g = groups.get(sim.group)
+        if g is None:
+            ds = datasets[sim.data_id]
+            kernel = sim.config["kernel"] if set(requires[name]) & {"kernel", "spectrum",
+                                                                     "test_kernel"} else None
+            g = groups[sim.group] = {"spec": _GroupSpec(sim.group, ds.X, ds.X_test, kernel, ()),
+                                     "tasks": [], "requires": set()}
+        g["requires"].update(requires[name])
+        g["tasks"].append((sim.key, sim.config, sim.data_id))
+    for g in groups.values():
+        g["spec"].requires = tuple(sorted(g["requires"]))
+        g["datasets"] = {t[2]: datasets[t[2]] for t in g["tasks"]}
+    return list(groups.values())
+
+
+def _execute_serial(groups):
+    for g in groups:
+        cache = _prepare(g["spec"])
+        timings = cache.timings if isinstance(cache, GroupCache) else {}
+        first = True
+        for task in g["tasks"]:
+            record = _run_one(cache, g["datasets"][task[2]], task)
+            yield [record], (g["spec"].key, timings if first else None)
+            first = False
+
+
+def _execute_joblib(groups, jobs):
+    from joblib import Parallel, delayed, parallel_config
+
+    with parallel_config(backend="loky", inner_max_num_threads=1):
+        with Parallel(n_jobs=jobs, return_as="generator_unordered", max_nbytes="1M",
+                      mmap_mode="r") as parallel:
+            for g in groups:
+                cache = _prepare(g["spec"])  # here, with every BLAS thread
+                chunks = _chunks(g["tasks"], jobs)
+                calls = (delayed(_run_chunk)(cache, {t[2]: g["datasets"][t[2]] for t in c}, c)
+                         for c in chunks)
+                for records, timings in parallel(calls):
+                    yield records, (g["spec"].key, timings)
+
+
+def _dask_client(scheduler, jobs):
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise ValueError("--scheduler needs dask.distributed, an optional dependency: "
+                         "pip install 'hilbert_sd[distributed]'") from None
+    if scheduler == "local":
+        cluster = LocalCluster(n_workers=max(1, jobs), threads_per_worker=1, processes=True,
+                               dashboard_address=None,
+                               env={"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+                                    "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
+        return Client(cluster), cluster
+    try:
+        return Client(scheduler, timeout="30s"), None
+    except OSError as exc:
+        raise ValueError(f"cannot connect to the Dask scheduler at {scheduler!r}: {exc}") \
+            from None
+
+
+def _execute_dask(groups, scheduler, jobs):
+    from distributed import as_completed
+
+    client, cluster = _dask_client(scheduler, jobs)
+    try:
+        n_workers = max(1, sum(client.nthreads().values()))
+        futures = {}
+        for g in groups:
+            prepared = client.submit(_prepare, g["spec"], pure=False)
+            for c in _chunks(g["tasks"], n_workers):
+                sub = {t[2]: g["datasets"][t[2]] for t in c}
+                fut = client.submit(_run_chunk, prepared, sub, c, pure=False)
+                futures[fut] = (g["spec"].key, c)
+            del prepared  # released by the scheduler once its chunks are done
+        for fut in as_completed(list(futures)):
+            group_key, chunk = futures.pop(fut)
+            try:
+                records, timings = fut.result()
+            except Exception as exc:  # noqa: BLE001 - e.g. a worker died: record, go on
+                err = f"the Dask task failed: {type(exc).__name__}: {exc}"
+                records = [_record(t[0], "failed", None, err, None, [], _now(), 0.0)
+                           for t in chunk]
+                timings = None
+            yield records, (group_key, timings)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def run_sweep(config, store, *, jobs=1, scheduler=None, resume=False, overwrite=False,
+              retry_failed=False, shard=None, progress=True, stream=None):
+    """Run every simulation of a config and write the outcomes to a results store.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+    store : ResultStore
+    jobs : int, default=1
+        Worker processes (joblib); with ``scheduler="local"`` the number of Dask workers.
+    scheduler : str, optional
+        ``"local"`` (a local Dask cluster) or a Dask scheduler address.
+    resume : bool, default=False
+        Skip simulations already in the store (done, or failed unless ``retry_failed``).
+    overwrite : bool, default=False
+        Run simulations already in the store again and replace their rows.
+    retry_failed : bool, default=False
+        With ``resume``: run failed simulations again.
+    shard : (int, int), optional
+        ``(i, n)``: run only the simulations whose index is ``i - 1`` modulo ``n`` (split a
+        sweep over ``n`` independent jobs writing to one store).
+    progress : bool, default=True
+    stream : file-like, optional
+        Where progress goes (default ``sys.stderr``).
+
+    Returns
+    -------
+    SweepReport
+
+    Raises
+    ------
+    ValueError
+        If the store already holds some of the simulations and neither ``resume`` nor
+        ``overwrite`` is set, or the data cannot be read.
+    KeyboardInterrupt
+        Propagated after the workers are stopped; finished simulations are stored.
+    """
+    if resume and overwrite:
+        raise ValueError("resume and overwrite are exclusive")
+    if jobs < 1:
+        raise ValueError(f"jobs={jobs} is out of range; allowed: >= 1")
+    start = time.perf_counter()
+    sims = config.simulations()
+    if shard is not None:
+        i, n = shard
+        sims = [s for s in sims if s.index % n == i - 1]
+    report = SweepReport(total=len(sims))
+    existing = store.statuses()
+    if not resume and not overwrite:
+        clash = sum(1 for s in sims if s.key in existing)
+        if clash:
+            raise ValueError(f"{store.path} already holds {clash} of the {len(sims)} "
+                             "simulations of this sweep; use --resume to skip them or "
+                             "--overwrite to run them again")
+    if resume:
+        skip = {"done", "failed"} if not retry_failed else {"done"}
+        todo = [s for s in sims if existing.get(s.key) not in skip]
+        report.skipped = len(sims) - len(todo)
+        sims = todo
+    by_key = {s.key: s for s in sims}
+    groups = _plan(config, sims)
+    report.groups = len(groups)
+
+    if scheduler is not None:
+        report.backend = f"dask ({scheduler})"
+        batches = _execute_dask(groups, scheduler, jobs)
+    elif jobs > 1:
+        report.backend = f"joblib, {jobs} processes"
+        batches = _execute_joblib(groups, jobs)
+    else:
+        batches = _execute_serial(groups)
+
+    bar = Progress(len(sims), stream=stream, enabled=progress)
+    timed_groups = set()
+    try:
+        for records, (group_key, timings) in batches:
+            if timings and group_key not in timed_groups:
+                timed_groups.add(group_key)
+                report.gram_time += timings.get("gram", 0.0)
+                report.eigh_time += timings.get("eigh", 0.0)
+                report.test_kernel_time += timings.get("test_kernel", 0.0)
+            rows = []
+            for rec in records:
+                sim = by_key[rec["key"]]
+                rows.append({**rec, "experiment": config.name, "position": sim.index,
+                             "method": sim.method, "seed": sim.seed, "group_key": sim.group,
+                             "config": sim.config, "params": sim.params})
+                if rec["status"] == "done":
+                    report.done += 1
+                else:
+                    report.failed += 1
+                    report.failures.append((rec["key"], rec["error"]))
+                report.simulation_time += rec["duration"]
+            t0 = time.perf_counter()
+            store.write(rows)
+            report.store_time += time.perf_counter() - t0
+            bar.update(report.done, report.failed)
+    except KeyboardInterrupt:
+        report.interrupted = True
+        raise
+    finally:
+        batches.close()  # stops workers / the Dask client
+        bar.close()
+        report.wall_time = time.perf_counter() - start
+        if report.interrupted:
+            print(f"interrupted: {report.done + report.failed} simulations of this sweep are "
+                  f"stored in {store.path}; run again with --resume to finish",
+                  file=sys.stderr if stream is None else stream)
+    return report
+
+
+@contextmanager
+def interrupt_on_sigterm():
+    """Turn SIGTERM into ``KeyboardInterrupt`` while the block runs (main thread only).
+
+    A terminated sweep then stops its workers and exits like an interrupted one, instead of
+    leaving worker processes behind. Finished simulations are already committed either way.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_simulation(config, index=0):
+    """Run one simulation of a config in this process and return its record.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+    index : int, default=0
+        Position of the simulation in the config's expansion.
+
+    Returns
+    -------
+    sim : Simulation
+    row : dict
+        The store row (``results`` a dict, ``status``, ``error``, timings, ...).
+    """
+    sims = config.simulations()
+    if not 0 <= index < len(sims):
+        raise ValueError(f"index={index} is out of range; the config has {len(sims)} "
+                         f"simulation(s): allowed 0..{len(sims) - 1}")
+    sim = sims[index]
+    (group,) = _plan(config, [sim])
+    (records, _), = list(_execute_serial([group]))
+    row = {**records[0], "experiment": config.name, "position": sim.index,
+           "method": sim.method, "seed": sim.seed, "group_key": sim.group,
+           "config": sim.config, "params": sim.params}
+    return sim, row

@@ -1,0 +1,220 @@
+"""Typed parameters of experiment configs and the errors they report.
+
+Pure Python (no numpy) so that the command line can build its help without heavy imports.
+Every error names the key path of the offending value in the config, e.g.
+``method.epsilon[2]: must be > 0, got -1``.
+"""
+
+import math
+from dataclasses import dataclass
+
+__all__ = ["REQUIRED", "ConfigError", "Param", "format_value"]
+
+
+class _Required:
+    def __repr__(self):
+        return "REQUIRED"
+
+
+#: Marker for a parameter without a default.
+REQUIRED = _Required()
+
+
+class ConfigError(ValueError):
+    """An experiment config is malformed.
+
+    Parameters
+    ----------
+    problems : list of (str, str)
+        ``(key path, message)`` pairs, e.g. ``("method.epsilon[2]", "must be > 0, got -1")``.
+    source : str, optional
+        The config file, prefixed to the message.
+
+    Notes
+    -----
+    A subclass of ``ValueError``: the command line reports it on one line with exit status 2.
+    """
+
+    def __init__(self, problems, source=None):
+        self.problems = list(problems)
+        self.source = source
+        super().__init__(self._message())
+
+    def _message(self):
+        body = "; ".join(f"{path}: {msg}" if path else msg for path, msg in self.problems)
+        if len(self.problems) > 1:
+            body = f"{len(self.problems)} problems: {body}"
+        return f"{self.source}: {body}" if self.source else body
+
+    def with_source(self, source):
+        """Return a copy naming the config file ``source``."""
+        return ConfigError(self.problems, source)
+
+
+def format_value(value):
+    """Short display of a config value for error messages (TOML-like)."""
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a table"
+    return repr(value)
+
+
+def _type_name(value):
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "table"
+    return type(value).__name__
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a config table.
+
+    Parameters
+    ----------
+    kind : {"float", "int", "str", "bool", "float_list", "str_list"}
+        The TOML type. Integers are accepted for floats. A scalar parameter given as an array
+        is a grid axis (one simulation per element); a list parameter (``"float_list"``,
+        ``"str_list"``) is a grid axis when given as an array of arrays.
+    default : object, default=REQUIRED
+        Value when the key is absent. ``None`` means "not set" (the method decides).
+    low, high : float, optional
+        Bounds, inclusive unless ``low_inclusive`` / ``high_inclusive`` is False.
+    choices : tuple of str, optional
+        Allowed values of a ``"str"`` parameter.
+    allow_inf : bool, default=False
+        Whether ``inf`` is a valid float.
+    gridable : bool, default=True
+        Whether an array of values may be given as a grid axis.
+    inputs : bool, default=True
+        For data parameters: whether the value changes the training inputs (and so the Gram
+        matrix). Parameters with ``inputs=False`` (label noise, target function) vary inside
+        one eigendecomposition group.
+    doc : str
+        One line for the documentation.
+    """
+
+    kind: str
+    default: object = REQUIRED
+    low: float = None
+    high: float = None
+    low_inclusive: bool = True
+    high_inclusive: bool = True
+    choices: tuple = None
+    allow_inf: bool = False
+    gridable: bool = True
+    inputs: bool = True
+    doc: str = ""
+
+    @property
+    def required(self):
+        return self.default is REQUIRED
+
+    def is_grid(self, value):
+        """Whether ``value`` is a grid axis (an array of candidate values) for this parameter."""
+        if not isinstance(value, list):
+            return False
+        if self.kind.endswith("_list"):
+            return len(value) > 0 and all(isinstance(v, list) for v in value)
+        return True
+
+    def check(self, value, path):
+        """Validate and coerce one (non-grid) value.
+
+        Returns
+        -------
+        value : the coerced value (floats for ``"float"``, a list of floats for ``"float_list"``)
+        problems : list of (str, str)
+        """
+        if value is None:
+            return value, [(path, "must be given (TOML has no null)")]
+        kind = self.kind
+        if kind == "float":
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                return value, [(path, f"expected a number, got {_type_name(value)} "
+                                      f"{format_value(value)}")]
+            value = float(value)
+            if math.isnan(value) or (math.isinf(value) and not self.allow_inf):
+                return value, [(path, f"must be finite, got {format_value(value)}")]
+            return value, self._range(value, path)
+        if kind == "int":
+            if isinstance(value, bool) or not isinstance(value, int):
+                if isinstance(value, float) and value.is_integer():
+                    value = int(value)
+                else:
+                    return value, [(path, f"expected an integer, got {_type_name(value)} "
+                                          f"{format_value(value)}")]
+            return value, self._range(value, path)
+        if kind == "bool":
+            if not isinstance(value, bool):
+                return value, [(path, f"expected true or false, got {_type_name(value)} "
+                                      f"{format_value(value)}")]
+            return value, []
+        if kind == "str":
+            if not isinstance(value, str):
+                return value, [(path, f"expected a string, got {_type_name(value)} "
+                                      f"{format_value(value)}")]
+            if self.choices is not None and value not in self.choices:
+                allowed = ", ".join(f'"{c}"' for c in self.choices)
+                return value, [(path, f"must be one of {allowed}; got {format_value(value)}")]
+            return value, []
+        if kind in ("float_list", "str_list"):
+            what = "numbers" if kind == "float_list" else "strings"
+            if not isinstance(value, list):
+                return value, [(path, f"expected an array of {what}, got {_type_name(value)} "
+                                      f"{format_value(value)}")]
+            if not value:
+                return value, [(path, "must not be empty")]
+            out, problems = [], []
+            elem = Param(kind[:-5], low=self.low, high=self.high,
+                         low_inclusive=self.low_inclusive, high_inclusive=self.high_inclusive,
+                         allow_inf=self.allow_inf, choices=self.choices)
+            for i, v in enumerate(value):
+                v, p = elem.check(v, f"{path}[{i}]")
+                out.append(v)
+                problems += p
+            return out, problems
+        raise AssertionError(f"unknown parameter kind {kind!r}")  # a bug in a schema
+
+    def _range(self, value, path):
+        lo, hi = self.low, self.high
+        if lo is not None and (value < lo or (value == lo and not self.low_inclusive)):
+            return [(path, f"must be {self._bound_text()}, got {format_value(value)}")]
+        if hi is not None and (value > hi or (value == hi and not self.high_inclusive)):
+            return [(path, f"must be {self._bound_text()}, got {format_value(value)}")]
+        return []
+
+    def _bound_text(self):
+        lo, hi = self.low, self.high
+        if lo is not None and hi is not None:
+            lb = "[" if self.low_inclusive else "("
+            rb = "]" if self.high_inclusive else ")"
+            return f"in {lb}{lo:g}, {hi:g}{rb}"
+        if lo is not None:
+            return f"{'>=' if self.low_inclusive else '>'} {lo:g}"
+        return f"{'<=' if self.high_inclusive else '<'} {hi:g}"
+
+    def describe(self):
+        """Type, range and default in words (for the documentation and ``--help``)."""
+        kind = self.kind
+        parts = [f"array of {kind[:-5]}" if kind.endswith("_list") else kind]
+        if self.choices:
+            parts.append("one of " + ", ".join(self.choices))
+        if self.low is not None or self.high is not None:
+            parts.append(self._bound_text())
+        if not self.required:
+            parts.append(f"default {format_value(self.default)}" if self.default is not None
+                         else "optional")
+        return "; ".join(parts)
