@@ -1,0 +1,202 @@
+"""Figures of self-distillation paths.
+
+Every function takes a result object (and an optional ``ax``), draws on it and returns the
+matplotlib Axes (or a Figure for multi-panel plots). None calls ``plt.show()``; pyplot is
+imported only inside the functions that create a new figure.
+"""
+
+import numpy as np
+
+__all__ = [
+    "plot_basis_weights",
+    "plot_ridges",
+    "plot_fits",
+    "plot_errors",
+    "plot_basis_count",
+]
+
+
+def _axes(ax, figsize=(6.0, 4.0)):
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    _, ax = plt.subplots(figsize=figsize, layout="constrained")
+    return ax
+
+
+def _rounds(path, rounds):
+    if rounds is None:
+        last = path.collapse_round if path.collapse_round is not None else path.n_rounds + 1
+        rounds = np.arange(max(last, 1))
+    return np.atleast_1d(rounds).astype(int)
+
+
+def _colors(k):
+    import matplotlib
+
+    cmap = matplotlib.colormaps["viridis"]
+    return [cmap(v) for v in np.linspace(0.0, 0.9, max(k, 1))]
+
+
+def plot_basis_weights(path, *, rounds=None, relative=True, ax=None):
+    """Sparsity curves: diag(B_t) over the eigen-directions, one curve per round.
+
+    Parameters
+    ----------
+    path : DistillationPath
+    rounds : array-like of int, optional
+        Rounds to draw (default: every round before the collapse).
+    relative : bool, default=True
+        Divide each round's weights by their maximum (B_t[k] / max_k B_t[k]), so that the
+        concentration on the leading eigen-directions is visible round after round.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    ax = _axes(ax)
+    rounds = _rounds(path, rounds)
+    logw = np.asarray(path.log_basis_weights)
+    k = np.arange(1, logw.shape[1] + 1)
+    for color, t in zip(_colors(len(rounds)), rounds):
+        lw = logw[t]
+        if relative:
+            lw = lw - np.max(lw)
+        with np.errstate(under="ignore"):
+            ax.semilogy(k, np.exp(lw), "o-", color=color, ms=3, label=f"round {t}")
+    ax.set_xlabel("eigen-direction k (eigenvalues descending)")
+    ax.set_ylabel("B_t[k] / max_k B_t[k]" if relative else "B_t[k]")
+    ax.set_title("Basis weights diag(B_t) per round")
+    ax.legend(fontsize="small", ncol=2)
+    ax.grid(True, which="both", alpha=0.3)
+    return ax
+
+
+def plot_ridges(path, *, ax=None):
+    """Ridge α_t per round (log scale): it grows every round until the collapse.
+
+    Parameters
+    ----------
+    path : DistillationPath
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    ax = _axes(ax)
+    alphas = np.asarray(path.alphas)
+    ax.semilogy(np.arange(len(alphas)), alphas, "o-", label=f"ε = {path.epsilon:g}"
+                if path.epsilon is not None else f"α = {path.alpha:g}")
+    if path.collapse_round is not None:
+        ax.axvline(path.collapse_round, color="0.5", ls="--", label="collapse")
+    ax.set_xlabel("round t")
+    ax.set_ylabel("ridge α_t")
+    ax.set_title("Ridge per round")
+    ax.legend(fontsize="small")
+    ax.grid(True, which="both", alpha=0.3)
+    return ax
+
+
+def plot_fits(path, K_grid, x_grid, x_train, y_train, *, truth=None, rounds=None, ax=None):
+    """The fitted functions of several rounds over one-dimensional data.
+
+    Parameters
+    ----------
+    path : DistillationPath
+    K_grid : ndarray of shape (n_grid, n)
+        k(x_grid, x_train).
+    x_grid : ndarray of shape (n_grid,)
+    x_train, y_train : ndarray of shape (n,)
+    truth : ndarray of shape (n_grid,), optional
+        The noiseless function on the grid.
+    rounds : array-like of int, optional
+        Default: every round up to and including the collapse.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    ax = _axes(ax)
+    if rounds is None:
+        rounds = np.arange(path.n_rounds + 1)
+    rounds = np.atleast_1d(rounds).astype(int)
+    preds = path.predict(K_grid, rounds)
+    if truth is not None:
+        ax.plot(x_grid, truth, color="k", lw=1, ls=":", label="truth")
+    for color, t, p in zip(_colors(len(rounds)), rounds, preds):
+        collapsed = path.collapse_round is not None and t >= path.collapse_round
+        ax.plot(x_grid, p, color=color, ls="--" if collapsed else "-",
+                label=f"round {t}" + (" (collapsed)" if collapsed else ""))
+    ax.plot(np.ravel(x_train), y_train, "ko", ms=4, label="training data")
+    ax.set_xlabel("x")
+    ax.set_ylabel("f_t(x)")
+    ax.set_title("Fits per round" + (f" (ε = {path.epsilon:g})" if path.epsilon else ""))
+    ax.legend(fontsize="small", ncol=2)
+    return ax
+
+
+def plot_errors(rounds, errors, *, labels=None, ax=None, log=True):
+    """Error curves over rounds (train, test, several methods side by side).
+
+    Parameters
+    ----------
+    rounds : array-like of int, shape (R,)
+    errors : dict of str to array-like of shape (R,)
+        One curve per entry, keyed by its label.
+    ax : matplotlib Axes, optional
+    log : bool, default=True
+        Log scale on the error axis.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    ax = _axes(ax)
+    for name, values in errors.items():
+        ax.plot(rounds, values, "o-", ms=3, label=name)
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("round t")
+    ax.set_ylabel("mean squared error")
+    ax.set_title("Error per round")
+    ax.legend(fontsize="small")
+    ax.grid(True, which="both", alpha=0.3)
+    return ax
+
+
+def plot_basis_count(path, *, threshold=0.01, ax=None):
+    """Number of eigen-directions with B_t[k] ≥ threshold · max_k B_t[k], per round.
+
+    Parameters
+    ----------
+    path : DistillationPath
+    threshold : float, default=0.01
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    ax = _axes(ax)
+    counts = basis_count(path, threshold)
+    ax.step(np.arange(len(counts)), counts, where="mid")
+    ax.set_xlabel("round t")
+    ax.set_ylabel(f"# directions with B_t ≥ {threshold:g}·max")
+    ax.set_title("Effective basis functions per round")
+    ax.grid(True, alpha=0.3)
+    return ax
+
+
+def basis_count(path, threshold=0.01):
+    """#{k : B_t[k] ≥ threshold · max_k B_t[k]} per non-collapsed round (computed in logs)."""
+    logw = np.asarray(path.log_basis_weights)
+    T = path.collapse_round if path.collapse_round is not None else logw.shape[0]
+    logw = logw[:T]
+    if logw.shape[0] == 0:
+        return np.zeros(0, dtype=int)
+    rel = logw - logw.max(axis=1, keepdims=True)
+    return np.count_nonzero(rel >= np.log(threshold), axis=1)
