@@ -1,0 +1,96 @@
+"""``hilbert-sd linear-teacher``: distil a linear teacher, transfer risk against n across d."""
+
+import sys
+
+NAME = "linear-teacher"
+HELP = ("linear-teacher distillation: angle and transfer risk vs n across d for several data "
+        "geometries, with the bound and the hard-label baseline")
+
+_GEOMETRIES = ("isotropic", "polar-kappa", "polar-margin")
+
+
+def _int_list(text):
+    from hilbert_sd.cli import UsageError
+
+    try:
+        values = [int(v) for v in text.replace(",", " ").split()]
+    except ValueError:
+        raise UsageError(f"--n={text!r}: expected comma-separated integers, e.g. 5,25,50,100")
+    if not values:
+        raise UsageError("--n is empty; give at least one training-set size")
+    return values
+
+
+def add_arguments(parser):
+    parser.add_argument("--d", type=int, default=50,
+                        help="dimension of the inputs (>= 3; default: %(default)s)")
+    parser.add_argument("--n", type=_int_list, default=None, metavar="N1,N2,...",
+                        help="training-set sizes (default: d/50 ... 4d, d included)")
+    parser.add_argument("--draws", type=int, default=200,
+                        help="training sets per (geometry, n) (default: %(default)s)")
+    parser.add_argument("--geometries", default=",".join(_GEOMETRIES), metavar="G1,G2",
+                        help="comma-separated subset of " + ", ".join(_GEOMETRIES)
+                             + " (default: all)")
+    parser.add_argument("--kappa", type=float, default=2.0,
+                        help="kappa of the polar-kappa law p(θ) = (2θ/π)^κ (default: %(default)s)")
+    parser.add_argument("--margin", type=float, default=0.2,
+                        help="margin in radians of the polar-margin law (default: %(default)s)")
+    parser.add_argument("--risk", choices=("exact", "monte_carlo"), default="exact",
+                        help="per-student risk by formula or on fresh test inputs "
+                             "(default: %(default)s)")
+    parser.add_argument("--n-test", type=int, default=2000,
+                        help="test inputs per draw for --risk monte_carlo (default: %(default)s)")
+    parser.add_argument("--flow-draws", type=int, default=0,
+                        help="also integrate the gradient flow for this many draws per "
+                             "(geometry, n) and report its largest deviation from the closed "
+                             "form (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    parser.add_argument("--out", default=None, metavar="DIR",
+                        help="write linear_teacher.csv, linear_teacher.json and "
+                             "linear_teacher.png into DIR")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+
+
+def run(args):
+    from pathlib import Path
+
+    from hilbert_sd.cli import UsageError
+
+    geometries = [g.strip() for g in args.geometries.split(",") if g.strip()]
+    for g in geometries:
+        if g not in _GEOMETRIES:
+            raise UsageError(f"--geometries: unknown geometry {g!r}; allowed: "
+                             + ", ".join(_GEOMETRIES))
+    if not geometries:
+        raise UsageError("--geometries is empty")
+    out = None
+    if args.out is not None:
+        out = Path(args.out)
+        if out.exists() and not out.is_dir():
+            raise UsageError(f"--out={args.out!r} exists and is not a directory")
+
+    from hilbert_sd.experiments.linear_teacher import linear_teacher_experiment
+
+    def progress(line):
+        print(line, file=sys.stderr, flush=True)
+
+    result = linear_teacher_experiment(
+        d=args.d, n_values=args.n, n_draws=args.draws, geometries=geometries,
+        kappa=args.kappa, margin=args.margin, risk=args.risk, n_test=args.n_test,
+        flow_draws=args.flow_draws, random_state=args.seed,
+        progress=None if args.quiet else progress,
+    )
+    print(result.format_table())
+    print(f"({result.elapsed:.1f} s)")
+    if out is not None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        out.mkdir(parents=True, exist_ok=True)
+        result.to_csv(out / "linear_teacher.csv")
+        result.to_json(out / "linear_teacher.json")
+        fig = result.plot()
+        fig.savefig(out / "linear_teacher.png", dpi=110)
+        for name in ("linear_teacher.csv", "linear_teacher.json", "linear_teacher.png"):
+            print(out / name)
+    return 0
