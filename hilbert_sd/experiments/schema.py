@@ -145,10 +145,10 @@ class Param:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 return value, [(path, f"expected a number, got {_type_name(value)} "
                                       f"{format_value(value)}")]
-            value = float(value)
+            given, value = value, float(value)
             if math.isnan(value) or (math.isinf(value) and not self.allow_inf):
                 return value, [(path, f"must be finite, got {format_value(value)}")]
-            return value, self._range(value, path)
+            return value, self._range(value, path, given)
         if kind == "int":
             if isinstance(value, bool) or not isinstance(value, int):
                 if isinstance(value, float) and value.is_integer():
@@ -188,12 +188,13 @@ class Param:
             return out, problems
         raise AssertionError(f"unknown parameter kind {kind!r}")  # a bug in a schema
 
-    def _range(self, value, path):
+    def _range(self, value, path, given=None):
         lo, hi = self.low, self.high
+        shown = format_value(value if given is None else given)
         if lo is not None and (value < lo or (value == lo and not self.low_inclusive)):
-            return [(path, f"must be {self._bound_text()}, got {format_value(value)}")]
+            return [(path, f"must be {self._bound_text()}, got {shown}")]
         if hi is not None and (value > hi or (value == hi and not self.high_inclusive)):
-            return [(path, f"must be {self._bound_text()}, got {format_value(value)}")]
+            return [(path, f"must be {self._bound_text()}, got {shown}")]
         return []
 
     def _bound_text(self):

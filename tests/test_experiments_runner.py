@@ -1,0 +1,396 @@
+"""Sweeps: results against literal refits, one eigendecomposition per group, failures
+recorded, serial = joblib = Dask, interrupted sweeps resumed without loss or duplicates."""
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import naive_experiments
+from hilbert_sd.cli import main
+from hilbert_sd.experiments.config import load_config, parse_config
+from hilbert_sd.experiments.runner import load_dataset, run_sweep
+from hilbert_sd.experiments.store import ResultStore
+
+TESTS = Path(__file__).resolve().parent
+
+SELF_DISTILL = """
+[experiment]
+name = "sd"
+seeds = {seeds}
+
+[data]
+generator = "sine"
+n_samples = {n}
+label_noise = 0.2
+n_test = 40
+
+[kernel]
+name = "rbf"
+gamma = 20.0
+
+[method]
+name = "self_distill"
+epsilon = {eps}
+n_rounds = 4
+"""
+
+
+def config_from(tmp_path, text, name="exp.toml", overrides=()):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return load_config(path, overrides)
+
+
+def sweep(config, path, **kw):
+    with ResultStore(path) as store:
+        report = run_sweep(config, store, progress=False, **kw)
+        return report, {r["key"]: r for r in store.rows()}
+
+
+def same_rows(a, b):
+    """Rows of two stores agree: same keys, statuses, configs and results."""
+    assert a.keys() == b.keys()
+    for k in a:
+        for col in ("status", "config", "params", "error", "experiment", "position", "seed"):
+            assert a[k][col] == b[k][col], (k, col)
+        ra, rb = a[k]["results"], b[k]["results"]
+        assert ra.keys() == rb.keys()
+        for name in ra:
+            va, vb = ra[name], rb[name]
+            if isinstance(va, float):
+                # different BLAS thread counts may reorder sums: agreement to round-off
+                assert vb == pytest.approx(va, rel=1e-10, abs=1e-14), (k, name)
+            else:
+                assert va == vb, (k, name)
+
+
+# ---------------------------------------------------------------------------------------------
+# numbers: the self_distill adapter against scikit-learn refits
+# ---------------------------------------------------------------------------------------------
+def test_self_distill_rows_match_literal_kernel_ridge_refits(tmp_path):
+    config = config_from(tmp_path, SELF_DISTILL.format(seeds=2, n=25, eps="[0.02, 0.3]"))
+    report, rows = sweep(config, tmp_path / "s.db")
+    assert report.done == 4 and report.failed == 0
+    data = load_dataset(config.data[0], config.base_dir)
+    K = naive_experiments.rbf(data.X, data.X, 20.0)
+    K_test = naive_experiments.rbf(data.X_test, data.X, 20.0)
+    n = len(data.y)
+    collapsed = 0
+    for row in rows.values():
+        res, seed, eps = row["results"], row["seed"], row["params"]["method.epsilon"]
+        # label noise: documented as sigma * N(0, 1) from default_rng(seed)
+        y0 = data.y + 0.2 * np.random.default_rng(seed).standard_normal(n)
+        T = res["collapse_round"]
+        live = 5 if T is None else T
+        alphas = [res[f"alpha[{t}]"] for t in range(live)]
+        train, test = naive_experiments.krr_rounds(K, y0, K_test, alphas)
+        targets = y0
+        for t in range(live):
+            # the ridge is the root of the budget: training error to the round's targets = eps
+            assert np.mean((train[t] - targets) ** 2) == pytest.approx(eps, rel=1e-6)
+            targets = train[t]
+            assert res[f"train_mse[{t}]"] == pytest.approx(np.mean((train[t] - y0) ** 2),
+                                                           rel=1e-8)
+            assert res[f"clean_mse[{t}]"] == pytest.approx(np.mean((train[t] - data.y) ** 2),
+                                                           rel=1e-8)
+            assert res[f"test_mse[{t}]"] == pytest.approx(
+                np.mean((test[t] - data.y_test) ** 2), rel=1e-8)
+        for t in range(live, 5):  # after the collapse: the zero function
+            collapsed += 1
+            assert res[f"alpha[{t}]"] is None
+            assert res[f"train_mse[{t}]"] == pytest.approx(np.mean(y0 ** 2), rel=1e-12)
+            assert res[f"test_mse[{t}]"] == pytest.approx(np.mean(data.y_test ** 2), rel=1e-12)
+        tests = [res[f"test_mse[{t}]"] for t in range(5)]
+        assert res["best_round"] == int(np.argmin(tests))
+    assert collapsed > 0  # eps = 0.3 collapses within 4 rounds: that branch was exercised
+
+
+def test_one_eigendecomposition_per_group(tmp_path, monkeypatch):
+    import hilbert_sd.spectral as spectral
+
+    calls = []
+    real = spectral.eigh_psd
+
+    def counting(K, **kw):
+        calls.append(K.shape)
+        return real(K, **kw)
+
+    monkeypatch.setattr(spectral, "eigh_psd", counting)
+    text = SELF_DISTILL.format(seeds=4, n=15, eps="[0.05, 0.1, 0.2]")
+    text = text.replace("n_samples = 15", "n_samples = 15\nseed = [0, 1]")
+    text = text.replace("gamma = 20.0", "gamma = [5.0, 20.0]")
+    config = config_from(tmp_path, text)
+    report, rows = sweep(config, tmp_path / "s.db")
+    assert len(rows) == 2 * 2 * 3 * 4 == report.done
+    assert len(calls) == report.groups == 4
+
+
+# ---------------------------------------------------------------------------------------------
+# failures are recorded and do not stop the sweep
+# ---------------------------------------------------------------------------------------------
+TOY = """
+[experiment]
+name = "toy"
+seeds = {seeds}
+
+[data]
+generator = "sine"
+n_samples = 5
+label_noise = 0.5
+
+[method]
+name = "naive_experiments:{method}"
+{extra}
+"""
+
+
+def test_failing_simulation_is_recorded_and_the_sweep_goes_on(tmp_path):
+    config = config_from(tmp_path, TOY.format(seeds=6, method="toy", extra="fail_seed = 2"))
+    report, rows = sweep(config, tmp_path / "s.db")
+    assert (report.done, report.failed) == (5, 1)
+    failed = [r for r in rows.values() if r["status"] == "failed"]
+    assert [r["seed"] for r in failed] == [2]
+    assert failed[0]["error"] == "RuntimeError: deliberate failure for seed 2"
+    assert "naive_experiments.py" in failed[0]["traceback"]
+    assert failed[0]["results"] is None
+    for r in rows.values():
+        assert r["finished_at"] >= r["started_at"] and r["duration"] >= 0
+        assert r["version"] == __import__("hilbert_sd").__version__
+
+
+def test_bad_method_outputs_and_engine_errors_are_recorded(tmp_path):
+    config = config_from(tmp_path, TOY.format(seeds=2, method="returns_array", extra=""))
+    report, rows = sweep(config, tmp_path / "a.db")
+    assert report.failed == 2
+    assert all("TypeError: a method must return a flat dict of scalars" in r["error"]
+               for r in rows.values())
+    # a kernel that is not positive semi-definite: the group cannot be prepared, every
+    # simulation of it is recorded as failed, the other group runs
+    text = SELF_DISTILL.format(seeds=2, n=12, eps=0.1).replace(
+        '[kernel]\nname = "rbf"\ngamma = 20.0',
+        '[[kernel]]\nname = "polynomial"\ndegree = 3\ncoef0 = -5.0\n'
+        '[[kernel]]\nname = "rbf"\ngamma = 20.0')
+    config = config_from(tmp_path, text, "b.toml")
+    report, rows = sweep(config, tmp_path / "b.db")
+    assert (report.done, report.failed) == (2, 2)
+    for r in rows.values():
+        if r["params"]["kernel.name"] == "polynomial":
+            assert r["status"] == "failed"
+            assert "eigendecomposition failed" in r["error"]
+            assert "not positive semi-definite" in r["error"]
+        else:
+            assert r["status"] == "done"
+
+
+def test_infeasible_budget_is_a_failed_row_with_the_engine_message(tmp_path):
+    # duplicated inputs with different labels: the null space of K holds part of y
+    X = np.repeat(np.linspace(0, 1, 6), 2)
+    y = np.sin(2 * np.pi * X) + np.tile([0.3, -0.3], 6)
+    np.savetxt(tmp_path / "dup.csv", np.c_[X, y], delimiter=",", header="x,y", comments="")
+    raw = {"experiment": {"name": "dup"}, "data": {"path": "dup.csv"},
+           "kernel": {"name": "rbf", "gamma": 10.0},
+           "method": {"name": "self_distill", "epsilon": [0.001, 0.5]}}
+    config = parse_config(raw, base_dir=tmp_path)
+    report, rows = sweep(config, tmp_path / "s.db")
+    by_eps = {r["params"]["method.epsilon"]: r for r in rows.values()}
+    assert by_eps[0.5]["status"] == "done"
+    assert by_eps[0.001]["status"] == "failed"
+    assert by_eps[0.001]["error"].startswith("InfeasibleBudgetError")
+
+
+# ---------------------------------------------------------------------------------------------
+# serial = joblib = Dask
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def grid_config(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("grid")
+    text = SELF_DISTILL.format(seeds=6, n=30, eps="[0.05, 0.1, 0.2, 0.4, 1.0]")
+    text = text.replace("n_samples = 30", "n_samples = 30\nseed = [0, 1]")
+    config = config_from(tmp, text)
+    assert len(config) == 60
+    _, rows = sweep(config, tmp / "serial.db")
+    assert sum(r["status"] == "done" for r in rows.values()) == 60
+    return config, rows
+
+
+def test_dask_local_cluster_gives_the_serial_rows(grid_config, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    config, serial = grid_config
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        assert len(cluster.workers) == 2
+        report, rows = sweep(config, tmp_path / "dask.db", scheduler=cluster.scheduler_address)
+    assert report.backend.startswith("dask") and report.done == 60 and report.groups == 2
+    same_rows(serial, rows)
+    # the work was spread over both workers' threads (chunks of one group run in parallel)
+    assert report.eigh_time > 0
+
+
+def test_joblib_two_processes_give_the_serial_rows(grid_config, tmp_path):
+    config, serial = grid_config
+    report, rows = sweep(config, tmp_path / "joblib.db", jobs=2)
+    assert report.done == 60
+    same_rows(serial, rows)
+    assert len({r["pid"] for r in rows.values()}) >= 2  # really on worker processes
+
+
+# ---------------------------------------------------------------------------------------------
+# interrupted sweeps
+# ---------------------------------------------------------------------------------------------
+def _env():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(TESTS), env.get("PYTHONPATH", "")])
+    return env
+
+
+def _wait_rows(db, at_least, proc, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        if db.exists():
+            try:
+                with ResultStore(db, create=False) as store:
+                    if store.count() >= at_least:
+                        return
+            except ValueError:  # schema not created yet
+                pass
+        time.sleep(0.05)
+    raise AssertionError("the sweep wrote too few rows in time")
+
+
+def _children(pid):
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry.name))
+    return out
+
+
+def _alive(pid):
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="uses /proc and POSIX signals")
+@pytest.mark.parametrize("sig, jobs", [(signal.SIGKILL, 1), (signal.SIGTERM, 2)])
+def test_killed_sweep_resumes_without_loss_or_duplicates(tmp_path, sig, jobs):
+    text = TOY.format(seeds=80, method="slow", extra="sleep = 0.01")
+    cfg = tmp_path / "slow.toml"
+    cfg.write_text(textwrap.dedent(text))
+    db = tmp_path / "s.db"
+    proc = subprocess.Popen([sys.executable, "-m", "hilbert_sd", "sweep", str(cfg), "--store",
+                             str(db), "--jobs", str(jobs)], env=_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_rows(db, 10, proc)
+        workers = _children(proc.pid)
+        assert len(workers) >= jobs - 1  # loky's worker processes (and resource tracker)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    if sig == signal.SIGTERM:
+        assert proc.returncode == 130, err
+        assert "run again with --resume" in err
+        deadline = time.monotonic() + 10
+        while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [p for p in workers if _alive(p)], "worker processes left behind"
+    else:
+        assert proc.returncode == -signal.SIGKILL
+    with ResultStore(db) as store:
+        assert store.integrity_check() == "ok"
+        partial = store.statuses()
+    assert 10 <= len(partial) < 80 and set(partial.values()) == {"done"}
+
+    config = load_config(cfg)
+    with ResultStore(db) as store:
+        with pytest.raises(ValueError, match="use --resume"):
+            run_sweep(config, store, progress=False)
+        report = run_sweep(config, store, resume=True, progress=False)
+        rows = store.rows()
+    assert report.skipped == len(partial) and report.done == 80 - len(partial)
+    keys = [r["key"] for r in rows]
+    assert len(keys) == len(set(keys)) == 80
+    assert set(keys) == {s.key for s in config.simulations()}
+    # nothing lost or damaged: every row equals its independent value
+    data = load_dataset(config.data[0], config.base_dir)
+    for r in rows:
+        y = data.y + 0.5 * np.random.default_rng(r["seed"]).standard_normal(len(data.y))
+        assert r["results"]["value"] == pytest.approx(r["seed"] + y.sum(), rel=1e-12)
+
+
+def test_resume_skips_failed_unless_retry_failed(tmp_path, monkeypatch):
+    monkeypatch.setenv("NAIVE_EXPERIMENTS_FAIL", "1,3")
+    config = config_from(tmp_path, TOY.format(seeds=5, method="toy", extra=""))
+    db = tmp_path / "s.db"
+    report, _ = sweep(config, db)
+    assert (report.done, report.failed) == (3, 2)
+    monkeypatch.setenv("NAIVE_EXPERIMENTS_FAIL", "")
+    report, _ = sweep(config, db, resume=True)
+    assert (report.skipped, report.done, report.failed) == (5, 0, 0)
+    report, rows = sweep(config, db, resume=True, retry_failed=True)
+    assert (report.skipped, report.done) == (3, 2)
+    assert len(rows) == 5 and all(r["status"] == "done" and r["error"] is None
+                                  for r in rows.values())
+
+
+def test_shards_partition_the_sweep(tmp_path):
+    config = config_from(tmp_path, TOY.format(seeds=10, method="toy", extra=""))
+    db = tmp_path / "s.db"
+    sizes = []
+    for i in (1, 2, 3):
+        report, rows = sweep(config, db, shard=(i, 3))
+        sizes.append(report.done)
+    assert sizes == [4, 3, 3]
+    assert set(rows) == {s.key for s in config.simulations()}
+
+
+# ---------------------------------------------------------------------------------------------
+# the commands
+# ---------------------------------------------------------------------------------------------
+def test_sweep_and_results_commands(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sd.toml").write_text(SELF_DISTILL.format(seeds=2, n=15, eps="[0.05, 0.1]")
+                                      + '\n[output]\ntable = "table.csv"\n')
+    assert main(["sweep", "sd.toml", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "4 done, 0 failed" in out and Path("sd.db").exists()  # default store: NAME.db
+    with open("table.csv", newline="") as fh:
+        table = list(csv.DictReader(fh))
+    with ResultStore("sd.db") as store:
+        rows = {r["key"]: r for r in store.rows()}
+    assert len(table) == 4
+    for line in table:  # the CSV carries full precision
+        res = rows[line["key"]]["results"]
+        assert float(line["test_mse[2]"]) == res["test_mse[2]"]
+        assert float(line["method.epsilon"]) == rows[line["key"]]["params"]["method.epsilon"]
+    assert main(["results", "sd.db"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].split()[:5] == ["key", "method", "seed", "status", "method.epsilon"]
+    assert len(printed) == 2 + 4 + 1
+    assert main(["results", "sd.db", "--status", "failed"]) == 0
+    assert "no matching rows (4 in the store)" in capsys.readouterr().out
+    assert main(["run", "sd.toml", "--index", "3", "--store", "one.db"]) == 0
+    out = capsys.readouterr().out
+    with ResultStore("one.db") as store:
+        (row,) = store.rows()
+    assert row["key"] in rows and row["results"] == rows[row["key"]]["results"]
+    assert f"test_mse[0]" in out
