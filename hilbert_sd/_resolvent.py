@@ -42,7 +42,11 @@ _MAX_NEWTON = 200
 _MAX_EXPAND = 700
 
 
-@numba.njit(cache=True)
+# reassociation lets LLVM vectorize the two sums; no nnan/ninf, so inf/nan still propagate
+_FASTMATH = {"reassoc", "contract", "arcp", "nsz"}
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH)
 def _g_and_slope(lam, e, alpha):
     """Return g(alpha) = sum w^2 e and dg/dlog(alpha) = 2 sum e w^2 (1 - w) in one pass."""
     g = 0.0
@@ -198,14 +202,7 @@ def _path_numba(lam, e0, budget, mix, n_fits, fixed_alpha, rank_tol, lam_pos_min
             else:
                 log_c[k] = b + math.log1p(math.exp(a - b))
         if st == 1 and mix == 0.0:
-            # the zero function stays the answer for every later round
-            for s in range(t + 1, n_fits):
-                alphas[s] = np.inf
-                status[s] = 1
-                for k in range(n):
-                    log_d[s, k] = -np.inf
-            n_done = n_fits
-            break
+            break  # the zero function stays the answer for every later round (run_path pads)
     return alphas[:n_done], log_d[:n_done], status[:n_done], log_c
 
 
@@ -286,15 +283,17 @@ def _path_numpy(lam, e0, budget, mix, n_fits, fixed_alpha, rank_tol, lam_pos_min
             log_d[t] = log_lam - (np.log(alpha) + np.log1p(lam / alpha)) + log_c
         log_c = np.logaddexp(log_mix, log_keep + log_d[t])
         if st == STATUS_COLLAPSED and mix == 0.0:
-            alphas[t + 1:], status[t + 1:], log_d[t + 1:] = np.inf, STATUS_COLLAPSED, -np.inf
-            n_done = n_fits
-            break
+            break  # the zero function stays the answer for every later round (run_path pads)
     return alphas[:n_done], log_d[:n_done], status[:n_done], log_c
 
 
 def run_path(lam, e0, *, budget, mix, n_fits, fixed_alpha, rank_tol, infeasible_alpha,
-             backend="numba", log_c0=None):
-    """Dispatch to a backend; see ``_path_numba`` for the arguments and the returns."""
+             backend="numba", log_c0=None, pad=True):
+    """Dispatch to a backend; see ``_path_numba`` for the arguments and the returns.
+
+    The backends stop at a collapse without mixing (every later round is the zero function);
+    with ``pad`` the collapsed rounds up to ``n_fits`` are filled in here.
+    """
     lam = np.ascontiguousarray(lam, dtype=np.float64)
     e0 = np.ascontiguousarray(e0, dtype=np.float64)
     positive = lam[lam > rank_tol]
@@ -302,6 +301,12 @@ def run_path(lam, e0, *, budget, mix, n_fits, fixed_alpha, rank_tol, infeasible_
     if log_c0 is None:
         log_c0 = np.zeros_like(lam)
     fn = _path_numba if backend == "numba" else _path_numpy
-    return fn(lam, e0, float(budget), float(mix), int(n_fits), float(fixed_alpha),
-              float(rank_tol), lam_pos_min, float(infeasible_alpha),
-              np.ascontiguousarray(log_c0))
+    alphas, log_d, status, log_c = fn(
+        lam, e0, float(budget), float(mix), int(n_fits), float(fixed_alpha), float(rank_tol),
+        lam_pos_min, float(infeasible_alpha), np.ascontiguousarray(log_c0))
+    missing = n_fits - alphas.shape[0]
+    if pad and missing > 0 and status[-1] == STATUS_COLLAPSED:
+        alphas = np.concatenate([alphas, np.full(missing, np.inf)])
+        log_d = np.concatenate([log_d, np.full((missing, lam.shape[0]), -np.inf)])
+        status = np.concatenate([status, np.full(missing, STATUS_COLLAPSED, dtype=np.int8)])
+    return alphas, log_d, status, log_c

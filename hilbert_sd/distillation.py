@@ -410,7 +410,7 @@ def _run_columns(lam, e0, spectrum, *, epsilon, alpha, mix, n_rounds, max_rounds
         a, ld, st, next_log_c = _resolvent.run_path(
             lam, e0, budget=budget, mix=mix, n_fits=size, fixed_alpha=fixed,
             rank_tol=rank_tol, infeasible_alpha=infeasible_alpha, backend=backend,
-            log_c0=log_c)
+            log_c0=log_c, pad=n_rounds is not None)
         chunks_a.append(a)
         chunks_d.append(ld)
         chunks_s.append(st)
