@@ -18,9 +18,24 @@ extensions = [
 autosummary_generate = True
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
-autodoc_default_options = {"members": True, "undoc-members": False}
+autodoc_default_options = {"exclude-members": "set_score_request, set_fit_request, set_predict_request"}
 templates_path = []
 exclude_patterns = ["_build"]
 html_theme = "alabaster"
 html_static_path = ["_static"]
 nitpicky = False
+
+
+def _make_gallery():
+    """Run the demo so the gallery shows figures of the code being documented, never stale."""
+    from pathlib import Path
+
+    from hilbert_sd.cli import main
+
+    out = Path(__file__).parent / "_generated"
+    status = main(["demo", "--out", str(out), "--quiet"])
+    if status != 0:
+        raise RuntimeError(f"hilbert-sd demo failed with status {status} while building the docs")
+
+
+_make_gallery()

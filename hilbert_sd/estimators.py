@@ -125,7 +125,7 @@ class SelfDistilledKernelRidge(_KernelMixin, RegressorMixin, BaseEstimator):
     eigenvalues_ : ndarray of shape (n_samples,)
         Eigenvalues of the training kernel matrix, descending.
     dual_coef_ : ndarray of shape (n_samples,) or (n_samples, n_targets)
-        Dual coefficients of the last round: f(x) = k(x, X_fit_) @ dual_coef_.
+        Dual coefficients of the last round: ``f(x) = k(x, X_fit_) @ dual_coef_``.
     dual_coefs_ : ndarray of shape (n_rounds + 1, n_samples[, n_targets])
         Dual coefficients of every round.
     path_ : DistillationPath
@@ -219,7 +219,7 @@ class SelfDistilledKernelRidge(_KernelMixin, RegressorMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_queries, n_features)
-            Or k(X, X_fit_) of shape (n_queries, n_samples) for ``kernel="precomputed"``.
+            Or ``k(X, X_fit_)`` of shape (n_queries, n_samples) for ``kernel="precomputed"``.
 
         Returns
         -------
