@@ -76,10 +76,12 @@ class FlowConvergenceWarning(UserWarning):
 
 
 def _check_design(X, name="X"):
-    X = as_float_array(X, name, ndim=2)
+    X = as_float_array(X, name, ndim=2, allow_empty=True)
     n, d = X.shape
-    if n == 0 or d == 0:
-        raise ValueError(f"{name} has shape {X.shape}; n_samples and n_features must be >= 1")
+    if n == 0:
+        raise ValueError(f"{name} has no samples (shape {X.shape}); n_samples must be >= 1")
+    if d == 0:
+        raise ValueError(f"{name} has no features (shape {X.shape}); n_features must be >= 1")
     return X
 
 
