@@ -13,6 +13,9 @@ __all__ = [
     "plot_fits",
     "plot_errors",
     "plot_basis_count",
+    "plot_filters",
+    "plot_comparison_errors",
+    "plot_comparison",
 ]
 
 
@@ -181,8 +184,11 @@ def plot_basis_count(path, *, threshold=0.01, ax=None):
     -------
     matplotlib.axes.Axes
     """
+    from hilbert_sd.bounds import n_basis_functions
+
     ax = _axes(ax)
-    counts = basis_count(path, threshold)
+    T = path.collapse_round if path.collapse_round is not None else path.n_rounds + 1
+    counts = n_basis_functions(path.log_basis_weights[:T], threshold)
     ax.step(np.arange(len(counts)), counts, where="mid")
     ax.set_xlabel("round t")
     ax.set_ylabel(f"# directions with B_t ≥ {threshold:g}·max")
@@ -191,12 +197,101 @@ def plot_basis_count(path, *, threshold=0.01, ax=None):
     return ax
 
 
-def basis_count(path, threshold=0.01):
-    """#{k : B_t[k] ≥ threshold · max_k B_t[k]} per non-collapsed round (computed in logs)."""
-    logw = np.asarray(path.log_basis_weights)
-    T = path.collapse_round if path.collapse_round is not None else logw.shape[0]
-    logw = logw[:T]
-    if logw.shape[0] == 0:
-        return np.zeros(0, dtype=int)
-    rel = logw - logw.max(axis=1, keepdims=True)
-    return np.count_nonzero(rel >= np.log(threshold), axis=1)
+def plot_filters(comparison, *, rounds=None, ax=None):
+    """Self-distillation and early-stopping spectral filters side by side.
+
+    Each curve is a filter relative to its value on the top eigen-direction, F[k] / F[0], over
+    the eigen-directions; the dotted black curve is λ_k / λ_0. Early stopping's filter stays
+    above it (E[k]/E[j] ≤ λ_k/λ_j, derived), self-distillation's falls below it after a few
+    rounds: it sparsifies the basis, early stopping does not.
+
+    Parameters
+    ----------
+    comparison : hilbert_sd.compare.Comparison
+    rounds : array-like of int, optional
+        Default: up to four rounds spread over the non-collapsed ones.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    ax = _axes(ax)
+    sd, flow, lam_ratio = comparison.relative_filters()
+    alive = np.nonzero(np.isfinite(comparison.alphas))[0]
+    if rounds is None:
+        rounds = np.unique(np.round(np.linspace(0, max(len(alive) - 1, 0), 4)).astype(int))
+        rounds = alive[rounds] if len(alive) else np.array([0])
+    k = np.arange(1, sd.shape[1] + 1)
+    positive = lam_ratio > 0
+    ax.semilogy(k[positive], lam_ratio[positive], "k:", lw=1.5, label="λ_k / λ_1")
+    for color, t in zip(_colors(len(rounds)), np.atleast_1d(rounds)):
+        with np.errstate(under="ignore"):
+            ax.semilogy(k, sd[t], "-", color=color, label=f"self-distillation, round {t}")
+            ax.semilogy(k, flow[t], "--", color=color,
+                        label=f"early stopping, τ = {comparison.flow_times[t]:.3g}")
+    ax.set_xlabel("eigen-direction k (eigenvalues descending)")
+    ax.set_ylabel("filter[k] / filter[1]")
+    ax.set_title("Spectral filters at matched training error")
+    ax.legend(fontsize="x-small", ncol=1)
+    ax.grid(True, which="both", alpha=0.3)
+    return ax
+
+
+def plot_comparison_errors(comparison, *, ax=None):
+    """Training and test error per round: self-distillation vs early stopping at matched times.
+
+    The training error to the labels is equal for both by construction; the test error (when
+    the comparison was given test data) tells them apart.
+
+    Parameters
+    ----------
+    comparison : hilbert_sd.compare.Comparison
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    wide = comparison.side_by_side()
+    curves = {"train, both (to y_0)": wide["train_mse"]}
+    if np.any(np.isfinite(wide["sd_test_mse"])):
+        curves["test, self-distillation"] = wide["sd_test_mse"]
+        curves["test, early stopping"] = wide["es_test_mse"]
+    ax = plot_errors(wide["round"], curves, ax=ax)
+    ax.set_title("Self-distillation vs early stopping")
+    return ax
+
+
+def plot_comparison(path, comparison, K_grid, x_grid, x_train, y_train, *, truth=None,
+                    rounds=None):
+    """Multi-panel figure: fits, basis weights, ridges, filters, errors.
+
+    Parameters
+    ----------
+    path : DistillationPath
+    comparison : hilbert_sd.compare.Comparison
+        Built on ``path``.
+    K_grid, x_grid, x_train, y_train, truth : see :func:`plot_fits`
+    rounds : array-like of int, optional
+        Rounds for the fits and basis-weight panels.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 3, figsize=(17, 9), layout="constrained")
+    plot_fits(path, K_grid, x_grid, x_train, y_train, truth=truth, rounds=rounds,
+              ax=axes[0, 0])
+    T = path.n_rounds
+    weights_rounds = None if rounds is None else np.asarray(rounds)[np.asarray(rounds) < T]
+    plot_basis_weights(path, rounds=weights_rounds, ax=axes[0, 1])
+    plot_ridges(path, ax=axes[0, 2])
+    plot_filters(comparison, ax=axes[1, 0])
+    plot_comparison_errors(comparison, ax=axes[1, 1])
+    plot_basis_count(path, ax=axes[1, 2])
+    if path.epsilon is not None:
+        fig.suptitle(f"Self-distillation, ε = {path.epsilon:g}")
+    return fig

@@ -5,6 +5,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 NAME = "demo"
 HELP = "run the reference self-distillation experiments: summary table, figures, CSV/JSON"
 
@@ -36,14 +38,33 @@ def _check(args):
 
 
 def _table(run):
-    lines = [f"epsilon = {run.epsilon:g}   (collapse at round {run.path.collapse_round}, "
-             f"lowest test error at round {run.best_round})",
-             f"{'round':>5} {'ridge':>11} {'train MSE':>10} {'MSE to y0':>10} "
-             f"{'test MSE':>9} {'#basis>1%':>9}"]
+    cb = run.collapse_bounds
+    checks = run.bound_checks
+    held = sum(c["holds"] for c in checks)
+    es = run.comparison.side_by_side()
+    best_es = int(np.nanargmin(es["es_test_mse"]))
+    lines = [
+        f"epsilon = {run.epsilon:g}",
+        f"  collapse round T = {run.path.collapse_round}; bounds: M5 T >= {cb['M5_lower_kappa']:.3g}"
+        f" (kappa = {cb['kappa']:.3g}),  M6 {cb['M6_lower']:.3g} <= T <= {cb['M6_upper']}"
+        f" and T < {cb['M6_upper_kappa']:.3g}",
+        f"  lowest test error: self-distillation round {run.best_round} "
+        f"({run.test_mse[run.best_round]:.4f}); early stopping at the time matched to round "
+        f"{best_es} ({es['es_test_mse'][best_es]:.4f})",
+        f"  bounds M2, M5-M11 checked on the simulation: {held}/{len(checks)} hold",
+        f"{'round':>5} {'ridge':>9} {'M2 bracket':>19} {'train':>8} {'to y0':>8} "
+        f"{'test SD':>8} {'tau ES':>8} {'test ES':>8} {'#B SD':>5} {'#B ES':>5}",
+    ]
     for r in run.records():
-        alpha = "collapsed" if r["collapsed"] else f"{r['alpha']:.4g}"
-        lines.append(f"{r['round']:>5} {alpha:>11} {r['train_mse']:>10.5f} "
-                     f"{r['label_mse']:>10.5f} {r['test_mse']:>9.5f} {r['n_basis_1pct']:>9}")
+        if r["collapsed"]:
+            alpha, bracket = "collapse", ""
+        else:
+            alpha = f"{r['alpha']:.4g}"
+            bracket = f"[{r['m2_lower']:.3g}, {r['m2_upper']:.3g}]"
+        lines.append(
+            f"{r['round']:>5} {alpha:>9} {bracket:>19} {r['train_mse']:>8.5f} "
+            f"{r['label_mse']:>8.5f} {r['test_mse']:>8.5f} {r['es_time']:>8.3g} "
+            f"{r['es_test_mse']:>8.5f} {r['n_basis_1pct']:>5} {r['es_n_basis_1pct']:>5}")
     return "\n".join(lines)
 
 
@@ -55,26 +76,18 @@ def _figures(runs, out):
 
     from hilbert_sd import plotting
 
-    import numpy as np
-
     paths = []
     for run in runs:
         ex = run.extras
         T = run.path.n_rounds
-        # at most 7 curves: the first rounds, the best one and the last ones stay readable
+        # at most 7 curves: spread over the rounds, with the best one
         shown = np.unique(np.r_[np.round(np.linspace(0, T, 6)).astype(int), run.best_round])
-        fig, axes = plt.subplots(1, 3, figsize=(16, 4.5), layout="constrained")
-        plotting.plot_fits(run.path, ex["K_grid"], ex["x_grid"], ex["x"], ex["y"],
-                           truth=ex["truth"], rounds=shown, ax=axes[0])
-        plotting.plot_basis_weights(run.path, rounds=shown[shown < T] if T else shown,
-                                    ax=axes[1])
-        rounds = range(len(run.test_mse))
-        plotting.plot_errors(rounds, {"train (to y_t)": run.train_mse,
-                                      "train (to y_0)": run.label_mse,
-                                      "test (to sin 2πx)": run.test_mse}, ax=axes[2])
-        fig.suptitle(f"Self-distillation on the reference data, ε = {run.epsilon:g}")
+        fig = plotting.plot_comparison(run.path, run.comparison, ex["K_grid"], ex["x_grid"],
+                                       ex["x"], ex["y"], truth=ex["truth"], rounds=shown)
+        fig.suptitle(f"Self-distillation on the reference data (RBF, gamma = 80), "
+                     f"ε = {run.epsilon:g}")
         name = out / f"self_distillation_eps{run.epsilon:g}.png"
-        fig.savefig(name, dpi=110)
+        fig.savefig(name, dpi=100)
         plt.close(fig)
         paths.append(name)
     return paths
@@ -104,9 +117,13 @@ def run(args):
             fh.write(",".join(str(r[k]) for k in keys) + "\n")
     json_path = out / "self_distillation.json"
     summary = [{"epsilon": run.epsilon, "collapse_round": run.path.collapse_round,
-                "best_round": run.best_round, "alphas": [float(a) for a in run.path.alphas]}
+                "best_round": run.best_round, "alphas": [float(a) for a in run.path.alphas],
+                "collapse_bounds": {k: float(v) for k, v in run.collapse_bounds.items()},
+                "bound_checks": [{k: (float(v) if isinstance(v, (float, np.floating)) else v)
+                                  for k, v in c.items()} for c in run.bound_checks]}
                for run in runs]
-    json_path.write_text(json.dumps({"summary": summary, "rounds": records}, indent=1))
+    json_path.write_text(json.dumps({"summary": summary, "rounds": records}, indent=1,
+                                    default=float))
     print("[demo] writing figures", file=sys.stderr)
     figures = _figures(runs, out)
     for p in [csv_path, json_path, *figures]:

@@ -10,6 +10,8 @@ from importlib import resources
 
 import numpy as np
 
+from hilbert_sd import bounds
+from hilbert_sd.compare import match_early_stopping
 from hilbert_sd.distillation import self_distill
 from hilbert_sd.kernels import gram
 from hilbert_sd.spectral import eigh_psd
@@ -50,6 +52,14 @@ class ReferenceRun:
     n_basis : ndarray of shape (R,)
         #{k : B_t[k] ≥ 1% of max_k B_t[k]} (0 after the collapse).
     grid_predictions : ndarray of shape (R, n_grid)
+    comparison : hilbert_sd.compare.Comparison
+        Early-stopped gradient flow at the same training error to the labels, per round.
+    ridge_bracket : ndarray of shape (R, 2)
+        M2's bracket of each round's ridge (nan on the collapsed round).
+    collapse_bounds : dict
+        M5's κ bound and M6's bounds on the collapse round.
+    bound_checks : list of dict
+        :func:`hilbert_sd.bounds.check_bounds` on the path (M2, M5-M11).
     """
 
     epsilon: float
@@ -59,6 +69,10 @@ class ReferenceRun:
     test_mse: np.ndarray
     n_basis: np.ndarray
     grid_predictions: np.ndarray
+    comparison: object = None
+    ridge_bracket: np.ndarray = None
+    collapse_bounds: dict = field(default_factory=dict)
+    bound_checks: list = field(default_factory=list)
     extras: dict = field(default_factory=dict)
 
     @property
@@ -69,6 +83,7 @@ class ReferenceRun:
     def records(self):
         """One dict per round (tidy rows for CSV/JSON)."""
         alphas = np.asarray(self.path.ridges)
+        wide = self.comparison.side_by_side()
         return [
             {
                 "epsilon": self.epsilon,
@@ -79,6 +94,13 @@ class ReferenceRun:
                 "test_mse": float(self.test_mse[t]),
                 "n_basis_1pct": int(self.n_basis[t]),
                 "collapsed": bool(not np.isfinite(alphas[t])),
+                "m2_lower": float(self.ridge_bracket[t, 0]),
+                "m2_upper": float(self.ridge_bracket[t, 1]),
+                "es_time": float(wide["time"][t]),
+                "es_test_mse": float(wide["es_test_mse"][t]),
+                "es_n_basis_1pct": int(wide["es_n_basis"][t]),
+                "sd_max_ratio_excess": float(wide["sd_max_ratio_excess"][t]),
+                "es_max_ratio_excess": float(wide["es_max_ratio_excess"][t]),
             }
             for t in range(len(alphas))
         ]
@@ -122,6 +144,22 @@ def run_reference(epsilons=DEFAULT_EPSILONS, *, gamma=80.0, n_grid=501, threshol
             rel = logw - np.max(logw, axis=1, keepdims=True)
         n_basis = np.where(np.isfinite(np.max(logw, axis=1)),
                            np.count_nonzero(rel >= np.log(threshold), axis=1), 0)
+        comparison = match_early_stopping(path=path, K_test=K_grid, y_test=truth,
+                                          threshold=threshold)
+        norms = np.linalg.norm(path.coefficients[:-1], axis=1)  # ||y_t|| by Parseval
+        bracket = np.full((len(rounds), 2), np.nan)
+        alive = norms**2 > n * eps * (1 + 1e-10)
+        if alive.any():
+            lo, hi = bounds.ridge_bounds(spectrum.eigenvalues, norms[alive], n, eps)
+            bracket[alive, 0], bracket[alive, 1] = lo, hi
+        y_norm = float(np.linalg.norm(y))
+        m6 = bounds.collapse_round_bounds(spectrum.eigenvalues, y_norm, n, eps)
+        collapse_bounds = {
+            "M5_lower_kappa": bounds.rounds_lower_bound_kappa(spectrum.eigenvalues, y_norm, n,
+                                                              eps),
+            "M6_lower": m6.lower, "M6_upper": m6.upper, "M6_upper_kappa": m6.upper_kappa,
+            "kappa": spectrum.condition_number,
+        }
         runs.append(ReferenceRun(
             epsilon=float(eps),
             path=path,
@@ -130,6 +168,10 @@ def run_reference(epsilons=DEFAULT_EPSILONS, *, gamma=80.0, n_grid=501, threshol
             test_mse=np.mean((grid - truth) ** 2, axis=1),
             n_basis=n_basis,
             grid_predictions=grid,
+            comparison=comparison,
+            ridge_bracket=bracket,
+            collapse_bounds=collapse_bounds,
+            bound_checks=bounds.check_bounds(path, tau=threshold),
             extras={"x": x[:, 0], "y": y, "x_grid": x_grid[:, 0], "truth": truth,
                     "K_grid": K_grid, "n": n},
         ))
