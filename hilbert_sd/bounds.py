@@ -7,20 +7,18 @@ diag(λ/(λ + α_t)); B_t = A_0 ⋯ A_t (t + 1 factors), ``path.basis_weights[t]
 
 Provenance of each statement, exactly as the specification tags it:
 
-======  ==========================================================  ===========================
-id      statement                                                   tag
-======  ==========================================================  ===========================
-M2      λ_min/(r_t − 1) ≤ α_t ≤ λ_max/(r_t − 1)                     paper-form, derived
-M5      T ≥ (r_0 − 1)/κ                                             paper-form (recalled)
-M6      r_0 − 1 ≤ T ≤ ⌈r_0² − 1⌉ and T < κ(r_0 − 1) + 1             derived (new)
-M7      B_{t−1}[k]/B_{t−1}[j] ≥ ((r_0−1+λ_min/λ_j)/(r_0−1+λ_min/λ_k))^t   paper-form, derived
-M8      B_{t−1}[k]/B_{t−1}[j] ≤ (λ_k/λ_j)^t                         derived
-M9      #{k : B_t[k] ≥ τ max B_t} never grows                       derived
-M10     top-m energy fraction of z_t non-decreasing                 derived
-M11     (1/n)‖y_{t+1} − y_0‖² starts at ε and grows; ‖f_t‖²_H falls  derived
-M12     sparsity guaranteed at the last guaranteed round            paper (qualitative), derived
-M13     f_t is one KRR fit to y_0 with an equivalent kernel         derived
-======  ==========================================================  ===========================
+- M2: λ_min/(r_t − 1) ≤ α_t ≤ λ_max/(r_t − 1). [paper-form, derived]
+- M5: T ≥ (r_0 − 1)/κ. [paper-form (recalled)]
+- M6: r_0 − 1 ≤ T ≤ ⌈r_0² − 1⌉ and T < κ(r_0 − 1) + 1. [derived (new)]
+- M7: B_{t−1}[k]/B_{t−1}[j] ≥ ((r_0 − 1 + λ_min/λ_j)/(r_0 − 1 + λ_min/λ_k))^t.
+  [paper-form, derived]
+- M8: B_{t−1}[k]/B_{t−1}[j] ≤ (λ_k/λ_j)^t. [derived]
+- M9: #{k : B_t[k] ≥ τ max B_t} never grows. [derived]
+- M10: the top-m energy fraction of z_t is non-decreasing. [derived]
+- M11: (1/n)‖y_{t+1} − y_0‖² starts at ε and grows; ‖f_t‖²_H falls. [derived]
+- M12: sparsity guaranteed at the last guaranteed round grows as ε → 0.
+  [paper (qualitative), derived]
+- M13: f_t is one KRR fit to y_0 with an equivalent kernel. [derived]
 
 "paper-form" means the statement has the form of a result of Mobahi, Farajtabar & Bartlett
 (2020); "(recalled)" means that attribution is not verified. Every statement above was derived

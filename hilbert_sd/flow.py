@@ -68,7 +68,7 @@ def max_stable_learning_rate(eigenvalues, n_samples=None):
     """Largest learning rate (exclusive) at which gradient descent is stable: 2n / λ_max.
 
     Gradient descent on (1/2n)‖f(X) − y‖² multiplies the residual along eigen-direction k by
-    1 − η λ_k / n every step; it converges iff |1 − η λ_k / n| < 1 for every λ_k > 0, i.e.
+    1 − η λ_k / n every step; it converges iff −1 < 1 − η λ_k / n < 1 for every λ_k > 0, i.e.
     η λ_max / n < 2 [derived].
 
     Parameters
@@ -439,7 +439,7 @@ class GradientFlowKernelRegressor(_KernelMixin, RegressorMixin, BaseEstimator):
     Attributes
     ----------
     dual_coef_ : ndarray of shape (n_samples,) or (n_samples, n_targets)
-        f(x) = k(x, X_fit_) @ dual_coef_ at ``time``.
+        ``f(x) = k(x, X_fit_) @ dual_coef_`` at ``time``.
     eigenvalues_ : ndarray of shape (n_samples,)
         Eigenvalues of the training kernel matrix, descending.
     spectrum_ : Spectrum
@@ -534,7 +534,7 @@ class GradientFlowKernelRegressor(_KernelMixin, RegressorMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_queries, n_features)
-            Or k(X, X_fit_) of shape (n_queries, n_samples) for ``kernel="precomputed"``.
+            Or ``k(X, X_fit_)`` of shape (n_queries, n_samples) for ``kernel="precomputed"``.
 
         Returns
         -------
@@ -552,7 +552,7 @@ class GradientFlowKernelRegressor(_KernelMixin, RegressorMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_queries, n_features)
-            Or k(X, X_fit_) for ``kernel="precomputed"``.
+            Or ``k(X, X_fit_)`` for ``kernel="precomputed"``.
         times : array-like of shape (n_times,)
             Times ≥ 0 (or ``np.inf``); numbers of steps for ``method="gd"``. Any order.
 
