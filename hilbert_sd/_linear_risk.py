@@ -1,4 +1,4 @@
-"""Private numerics of :mod:`hilbert_sd.linear`: angles, risks, data laws and the max-margin baseline.
+"""Private numerics of :mod:`hilbert_sd.linear`: angles, risks, data laws, max-margin baseline.
 
 The public wrappers validate; these take float64 arrays and plain scalars.
 """

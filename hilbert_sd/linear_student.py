@@ -28,9 +28,10 @@ class SoftLabelLogisticRegression(ClassifierMixin, BaseEstimator):
     The targets ``y`` may be probabilities ``s_i ∈ [0, 1]`` (any numeric ``y`` inside [0, 1] is read
     this way; 0 and 1 are hard labels) or two class labels of any type. The estimator minimizes
 
-        (1/Σ ω_i) Σ ω_i [log(1 + e^{z_i}) - s_i z_i] + (alpha/2) ‖coef‖²,   z_i = xᵢᵀ coef + intercept,
+        (1/Σ ω_i) Σ ω_i [log(1 + e^{z_i}) - s_i z_i] + (alpha/2) ‖coef‖²
 
-    with sample weights ``ω_i``, by Newton's method with a backtracking line search.
+    with logits ``z_i = xᵢᵀ coef + intercept`` and sample weights ``ω_i``, by Newton's method
+    with a backtracking line search.
 
     Parameters
     ----------
@@ -57,7 +58,7 @@ class SoftLabelLogisticRegression(ClassifierMixin, BaseEstimator):
     n_iter_ : int
         Newton iterations run (gradient evaluations, the final convergence test included).
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Only when ``X`` has string feature names.
 
     See Also

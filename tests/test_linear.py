@@ -1,4 +1,4 @@
-"""Tests of hilbert_sd.linear (theory.md §4) against independent references (tests/naive_linear.py)."""
+"""Tests of hilbert_sd.linear (theory.md §4) against independent references (naive_linear.py)."""
 
 import json
 import math
@@ -165,7 +165,9 @@ def test_deep_jacobian_matches_finite_differences():
     for k in range(theta.size):
         e = np.zeros_like(theta)
         e[k] = h
-        fd[:, k] = (_deep_gradient(theta + e, X, s, 4)[0] - _deep_gradient(theta - e, X, s, 4)[0]) / (2 * h)
+        plus = _deep_gradient(theta + e, X, s, 4)[0]
+        minus = _deep_gradient(theta - e, X, s, 4)[0]
+        fd[:, k] = (plus - minus) / (2 * h)
     np.testing.assert_allclose(H, fd, atol=1e-8)
     np.testing.assert_allclose(H, H.T, atol=1e-14)
 
