@@ -5,21 +5,30 @@ Each kernel here takes only arrays and scalars and works in place on (or fills) 
 storage. The inner products come from BLAS in the caller; these loops only do the part BLAS
 cannot: the fused exponential, the L1 distances, and the arc-cosine / NTK recursions.
 
-The ``*_sym`` variants fill a square symmetric matrix: they compute the strictly lower
-triangle and write each value to both ``[i, j]`` and ``[j, i]`` in the same pass, so the result
-is exactly symmetric whatever BLAS returned above the diagonal, and they do half the
-transcendental work. They sweep column blocks of ``_BLOCK`` columns so that the transposed
-writes stay in cache, and pair block ``k`` with block ``nb - 1 - k`` so that the two halves of
-``prange`` get the same amount of work.
+Every kernel does one slice of the work, ``[start, stop)``, and :func:`run_in_threads` hands
+slices to a pool of threads. The kernels are serial, release the GIL (``nogil``) and are cached
+on disk (``cache=True``), so they compile once per installation rather than once per process
+(a ``parallel=True`` kernel takes seconds to compile in every process and must not be cached),
+and they share no threading layer with BLAS, joblib or dask.
 
-Nothing here is compiled at import time. ``parallel=True`` kernels are not cached on disk
-(parallel cache entries have been reported to crash), so they compile once per process.
+The ``*_rows`` kernels do rows ``start .. stop - 1`` of a general ``(n, m)`` matrix. The
+``*_sym`` kernels fill a square symmetric matrix: they compute the strictly lower triangle and
+write each value to both ``[i, j]`` and ``[j, i]`` in the same pass, so the result is exactly
+symmetric whatever BLAS returned above the diagonal, and they do half the transcendental work.
+They sweep column blocks of ``_BLOCK`` columns so that the transposed writes stay in cache;
+slice item ``k`` is the pair of blocks ``k`` and ``nb - 1 - k``, so all items cost the same.
+
+Nothing here is compiled at import time.
 """
 
+import itertools
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 
+import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 _BLOCK = 64
 # below this |cos| the angle is taken from arccos; above it the angle is recomputed from the
@@ -28,15 +37,94 @@ _BLOCK = 64
 _REFINE_COS = 0.9
 _PI = math.pi
 _TWO_PI = 2.0 * math.pi
+# slices per thread: small enough slices let a thread that shares its core with another
+# process hand work over to the others
+_SLICES_PER_THREAD = 8
+
+
+def n_block_pairs(n):
+    """Number of slice items of a ``*_sym`` kernel on an ``n x n`` matrix."""
+    return ((n + _BLOCK - 1) // _BLOCK + 1) // 2
+
+
+_POOL = None
+_POOL_KEY = None
+
+
+def _pool(n_threads):
+    # one long-lived pool: starting threads costs about a millisecond per call; a child
+    # process after fork() must not reuse its parent's pool, whose threads it does not have
+    global _POOL, _POOL_KEY
+    key = (os.getpid(), n_threads)
+    if _POOL is None or _POOL_KEY != key:
+        _POOL = ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="hilbert_sd")
+        _POOL_KEY = key
+    return _POOL
+
+
+def run_in_threads(kernel, args, n_items, n_threads=None):
+    """Run ``kernel(*args, start, stop)`` over ``[0, n_items)`` in slices on a thread pool.
+
+    Parameters
+    ----------
+    kernel : numba dispatcher compiled with ``nogil=True``
+    args : tuple
+        Arrays and scalars passed before ``start, stop``.
+    n_items : int
+        Rows (``*_rows`` kernels) or block pairs (``*_sym`` kernels, see
+        :func:`n_block_pairs`).
+    n_threads : int, optional
+        Defaults to ``numba.config.NUMBA_NUM_THREADS`` (the number of CPUs unless the
+        ``NUMBA_NUM_THREADS`` environment variable says otherwise).
+    """
+    if n_threads is None:
+        n_threads = numba.config.NUMBA_NUM_THREADS
+    n_threads = max(1, min(int(n_threads), n_items))
+    n_slices = min(n_items, _SLICES_PER_THREAD * n_threads) if n_threads > 1 else 1
+    bounds = np.linspace(0, n_items, n_slices + 1).astype(np.int64)
+    if n_slices == 1:
+        kernel(*args, bounds[0], bounds[1])
+        return
+    # slices are handed out one at a time (itertools.count is atomic under the GIL), so a
+    # thread slowed down by another process on its core simply takes fewer of them
+    counter = itertools.count()
+    if not kernel.signatures:
+        # first call in this process: compile (or load from the cache) on one slice in this
+        # thread, so that compilation errors surface here and happen once
+        k = next(counter)
+        kernel(*args, bounds[k], bounds[k + 1])
+
+    def work():
+        while True:
+            k = next(counter)
+            if k >= n_slices:
+                return
+            kernel(*args, bounds[k], bounds[k + 1])
+
+    futures = [_pool(n_threads - 1).submit(work) for _ in range(n_threads - 1)]
+    work()
+    for future in futures:
+        future.result()
+
+
+@njit(cache=True, nogil=True)
+def _block(k, half, nb, n):
+    """Columns [j0, j1) of the block handled by half ``half`` of item ``k``; j0 = j1 = 0 when
+    the mirror block is the block itself."""
+    b = k if half == 0 else nb - 1 - k
+    if half == 1 and b == k:
+        return 0, 0
+    j0 = b * _BLOCK
+    return j0, min(j0 + _BLOCK, n)
 
 
 # --------------------------------------------------------------------------------------------
 # RBF: K = exp(-gamma * max(|x|^2 + |y|^2 - 2 x.y, 0)) written over the BLAS product x.y
 
 
-@njit(parallel=True)
-def rbf_inplace(G, xx, yy, gamma):
-    """Turn ``G = X @ Y.T`` into the RBF kernel matrix in place.
+@njit(cache=True, nogil=True)
+def rbf_rows(G, xx, yy, gamma, start, stop):
+    """Turn rows ``start .. stop - 1`` of ``G = X @ Y.T`` into the RBF kernel, in place.
 
     Parameters
     ----------
@@ -47,9 +135,10 @@ def rbf_inplace(G, xx, yy, gamma):
     yy : ndarray of shape (m,)
         Squared norms of the rows of Y.
     gamma : float
+    start, stop : int
     """
-    n, m = G.shape
-    for i in prange(n):
+    m = G.shape[1]
+    for i in range(start, stop):
         a = xx[i]
         for j in range(m):
             d = a + yy[j] - 2.0 * G[i, j]
@@ -58,19 +147,16 @@ def rbf_inplace(G, xx, yy, gamma):
             G[i, j] = math.exp(-gamma * d)
 
 
-@njit(parallel=True)
-def rbf_inplace_sym(G, xx, gamma):
-    """Symmetric version of :func:`rbf_inplace` for ``G = X @ X.T``: reads the lower triangle,
-    writes both triangles and exact ones on the diagonal."""
+@njit(cache=True, nogil=True)
+def rbf_sym(G, xx, gamma, start, stop):
+    """Symmetric version of :func:`rbf_rows` for ``G = X @ X.T`` over block pairs
+    ``start .. stop - 1``: reads the lower triangle, writes both triangles and exact ones on
+    the diagonal."""
     n = G.shape[0]
     nb = (n + _BLOCK - 1) // _BLOCK
-    for k in prange((nb + 1) // 2):
+    for k in range(start, stop):
         for half in range(2):
-            b = np.int64(k) if half == 0 else nb - 1 - np.int64(k)
-            if half == 1 and b == np.int64(k):
-                break
-            j0 = b * _BLOCK
-            j1 = min(j0 + _BLOCK, n)
+            j0, j1 = _block(k, half, nb, n)
             for i in range(j0, n):
                 a = xx[i]
                 for j in range(j0, min(j1, i)):
@@ -88,9 +174,9 @@ def rbf_inplace_sym(G, xx, gamma):
 # Laplacian: K = exp(-gamma * |x - y|_1); L1 distances have no BLAS form
 
 
-@njit(parallel=True)
-def laplacian(X, Y, gamma, out):
-    """Fill ``out`` with ``exp(-gamma * sum_k |X_ik - Y_jk|)``.
+@njit(cache=True, nogil=True)
+def laplacian_rows(X, Y, gamma, out, start, stop):
+    """Fill rows ``start .. stop - 1`` of ``out`` with ``exp(-gamma * sum_k |X_ik - Y_jk|)``.
 
     Parameters
     ----------
@@ -98,10 +184,11 @@ def laplacian(X, Y, gamma, out):
     Y : ndarray of shape (m, p)
     gamma : float
     out : ndarray of shape (n, m)
+    start, stop : int
     """
-    n, p = X.shape
+    p = X.shape[1]
     m = Y.shape[0]
-    for i in prange(n):
+    for i in range(start, stop):
         for j in range(m):
             s = 0.0
             for k in range(p):
@@ -109,18 +196,15 @@ def laplacian(X, Y, gamma, out):
             out[i, j] = math.exp(-gamma * s)
 
 
-@njit(parallel=True)
-def laplacian_sym(X, gamma, out):
-    """Symmetric version of :func:`laplacian` for Y = X (exact ones on the diagonal)."""
+@njit(cache=True, nogil=True)
+def laplacian_sym(X, gamma, out, start, stop):
+    """Symmetric version of :func:`laplacian_rows` for Y = X over block pairs
+    ``start .. stop - 1`` (exact ones on the diagonal)."""
     n, p = X.shape
     nb = (n + _BLOCK - 1) // _BLOCK
-    for kb in prange((nb + 1) // 2):
+    for kb in range(start, stop):
         for half in range(2):
-            b = np.int64(kb) if half == 0 else nb - 1 - np.int64(kb)
-            if half == 1 and b == np.int64(kb):
-                break
-            j0 = b * _BLOCK
-            j1 = min(j0 + _BLOCK, n)
+            j0, j1 = _block(kb, half, nb, n)
             for i in range(j0, n):
                 for j in range(j0, min(j1, i)):
                     s = 0.0
@@ -137,7 +221,7 @@ def laplacian_sym(X, gamma, out):
 # Angles between (augmented, scaled) inputs
 
 
-@njit
+@njit(cache=True, nogil=True)
 def _angle(X, Y, i, j, scale2, bias2, nu, nv):
     """Angle between u = (sqrt(scale2) x_i, sqrt(bias2)) and v = (sqrt(scale2) y_j, sqrt(bias2))
     of norms ``nu`` and ``nv``.
@@ -157,7 +241,7 @@ def _angle(X, Y, i, j, scale2, bias2, nu, nv):
     return 2.0 * math.atan2(math.sqrt(dm), math.sqrt(dp))
 
 
-@njit
+@njit(cache=True, nogil=True)
 def _arccos_entry(c, U, V, i, j):
     if c > _REFINE_COS or c < -_REFINE_COS:
         theta = _angle(U, V, i, j, 1.0, 0.0, 1.0, 1.0)
@@ -167,10 +251,10 @@ def _arccos_entry(c, U, V, i, j):
     return c * ((_PI - theta) / _TWO_PI)
 
 
-@njit(parallel=True)
-def arccos_inplace(C, U, V):
-    """Turn ``C = U @ V.T`` (rows of U and V of unit length) into the arc-cosine NTK
-    ``c (pi - arccos c) / (2 pi)`` in place.
+@njit(cache=True, nogil=True)
+def arccos_rows(C, U, V, start, stop):
+    """Turn rows ``start .. stop - 1`` of ``C = U @ V.T`` (rows of U and V of unit length)
+    into the arc-cosine NTK ``c (pi - arccos c) / (2 pi)``, in place.
 
     Parameters
     ----------
@@ -180,26 +264,23 @@ def arccos_inplace(C, U, V):
         Unit-length rows.
     V : ndarray of shape (m, p)
         Unit-length rows.
+    start, stop : int
     """
-    n, m = C.shape
-    for i in prange(n):
+    m = C.shape[1]
+    for i in range(start, stop):
         for j in range(m):
             C[i, j] = _arccos_entry(C[i, j], U, V, i, j)
 
 
-@njit(parallel=True)
-def arccos_inplace_sym(C, U):
-    """Symmetric version of :func:`arccos_inplace` for ``C = U @ U.T`` (exactly 1/2 on the
-    diagonal)."""
+@njit(cache=True, nogil=True)
+def arccos_sym(C, U, start, stop):
+    """Symmetric version of :func:`arccos_rows` for ``C = U @ U.T`` over block pairs
+    ``start .. stop - 1`` (exactly 1/2 on the diagonal)."""
     n = C.shape[0]
     nb = (n + _BLOCK - 1) // _BLOCK
-    for k in prange((nb + 1) // 2):
+    for k in range(start, stop):
         for half in range(2):
-            b = np.int64(k) if half == 0 else nb - 1 - np.int64(k)
-            if half == 1 and b == np.int64(k):
-                break
-            j0 = b * _BLOCK
-            j1 = min(j0 + _BLOCK, n)
+            j0, j1 = _block(k, half, nb, n)
             for i in range(j0, n):
                 for j in range(j0, min(j1, i)):
                     v = _arccos_entry(C[i, j], U, U, i, j)
@@ -213,7 +294,7 @@ def arccos_inplace_sym(C, U):
 # NTK of a fully-connected ReLU network (NTK parameterization)
 
 
-@njit
+@njit(cache=True, nogil=True)
 def _ntk_entry(g, X, Y, i, j, sx, sy, w2, b2, inv_p):
     """NTK of one pair from its inner product ``g = x_i . y_j``.
 
@@ -271,9 +352,9 @@ def _ntk_entry(g, X, Y, i, j, sx, sy, w2, b2, inv_p):
     return theta_ntk
 
 
-@njit(parallel=True)
-def ntk_inplace(G, X, Y, sx, sy, w2, b2):
-    """Turn ``G = X @ Y.T`` into the NTK matrix in place.
+@njit(cache=True, nogil=True)
+def ntk_rows(G, X, Y, sx, sy, w2, b2, start, stop):
+    """Turn rows ``start .. stop - 1`` of ``G = X @ Y.T`` into the NTK, in place.
 
     Parameters
     ----------
@@ -287,28 +368,25 @@ def ntk_inplace(G, X, Y, sx, sy, w2, b2):
         Sigma_l(y_j, y_j) for l = 0 .. depth.
     w2, b2 : float
         Squared weight and bias standard deviations.
+    start, stop : int
     """
-    n, m = G.shape
+    m = G.shape[1]
     inv_p = 1.0 / X.shape[1]
-    for i in prange(n):
+    for i in range(start, stop):
         for j in range(m):
             G[i, j] = _ntk_entry(G[i, j], X, Y, i, j, sx, sy, w2, b2, inv_p)
 
 
-@njit(parallel=True)
-def ntk_inplace_sym(G, X, sx, diag, w2, b2):
-    """Symmetric version of :func:`ntk_inplace` for ``G = X @ X.T``; ``diag`` holds the exact
-    diagonal Theta(x_i, x_i)."""
+@njit(cache=True, nogil=True)
+def ntk_sym(G, X, sx, diag, w2, b2, start, stop):
+    """Symmetric version of :func:`ntk_rows` for ``G = X @ X.T`` over block pairs
+    ``start .. stop - 1``; ``diag`` holds the exact diagonal Theta(x_i, x_i)."""
     n = G.shape[0]
     inv_p = 1.0 / X.shape[1]
     nb = (n + _BLOCK - 1) // _BLOCK
-    for k in prange((nb + 1) // 2):
+    for k in range(start, stop):
         for half in range(2):
-            b = np.int64(k) if half == 0 else nb - 1 - np.int64(k)
-            if half == 1 and b == np.int64(k):
-                break
-            j0 = b * _BLOCK
-            j1 = min(j0 + _BLOCK, n)
+            j0, j1 = _block(k, half, nb, n)
             for i in range(j0, n):
                 for j in range(j0, min(j1, i)):
                     v = _ntk_entry(G[i, j], X, X, i, j, sx, sx, w2, b2, inv_p)

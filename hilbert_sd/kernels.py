@@ -97,7 +97,7 @@ def gram(X, Y=None, kernel="rbf", **params):
       infinite-width NTK of a fully-connected ReLU network with ``depth`` hidden layers in the
       NTK parameterization, by the recursion of api.md (see the kernels topic page).
 
-    Where |cos θ| > 0.9 the angle between the (first-layer) inputs is recomputed from the
+    Where abs(cos θ) > 0.9 the angle between the (first-layer) inputs is recomputed from the
     inputs by Kahan's formula 2 atan2(‖‖v‖u - ‖u‖v‖, ‖‖v‖u + ‖u‖v‖): arccos of a rounded
     cosine near ±1 loses half the digits.
 
@@ -244,9 +244,9 @@ def _rbf(X, Y, gamma, backend):
         from hilbert_sd import _kernels_numba as nb
 
         if Y is None:
-            nb.rbf_inplace_sym(G, xx, gamma)
+            nb.run_in_threads(nb.rbf_sym, (G, xx, gamma), nb.n_block_pairs(len(G)))
         else:
-            nb.rbf_inplace(G, xx, yy, gamma)
+            nb.run_in_threads(nb.rbf_rows, (G, xx, yy, gamma), len(G))
         return G
     G *= -2.0
     G += xx[:, None]
@@ -265,9 +265,9 @@ def _laplacian(X, Y, gamma, backend):
 
         out = np.empty((X.shape[0], X.shape[0] if Y is None else Y.shape[0]))
         if Y is None:
-            nb.laplacian_sym(X, gamma, out)
+            nb.run_in_threads(nb.laplacian_sym, (X, gamma, out), nb.n_block_pairs(len(X)))
         else:
-            nb.laplacian(X, Y, gamma, out)
+            nb.run_in_threads(nb.laplacian_rows, (X, Y, gamma, out), len(X))
         return out
     from scipy.spatial.distance import cdist
 
@@ -315,9 +315,9 @@ def _arccos(X, Y, backend):
         from hilbert_sd import _kernels_numba as nb
 
         if Y is None:
-            nb.arccos_inplace_sym(C, U)
+            nb.run_in_threads(nb.arccos_sym, (C, U), nb.n_block_pairs(len(C)))
         else:
-            nb.arccos_inplace(C, U, V)
+            nb.run_in_threads(nb.arccos_rows, (C, U, V), len(C))
         return C
     np.clip(C, -1.0, 1.0, out=C)
     theta = np.arccos(C)
@@ -358,9 +358,9 @@ def _ntk(X, Y, depth, w_std, b_std, backend):
         from hilbert_sd import _kernels_numba as nb
 
         if Y is None:
-            nb.ntk_inplace_sym(G, X, sx, diag, w2, b2)
+            nb.run_in_threads(nb.ntk_sym, (G, X, sx, diag, w2, b2), nb.n_block_pairs(len(G)))
         else:
-            nb.ntk_inplace(G, X, Y, sx, sy, w2, b2)
+            nb.run_in_threads(nb.ntk_rows, (G, X, Y, sx, sy, w2, b2), len(G))
         return G
     # the same recursion as hilbert_sd._kernels_numba._ntk_entry, on whole matrices
     V = X if Y is None else Y

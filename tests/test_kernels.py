@@ -128,8 +128,8 @@ def test_arccos_is_scale_invariant_with_half_diagonal(backend):
     (1, 1.0, 0.0), (2, 1.0, 0.0), (1, 1.5, 0.4), (3, 0.8, 1.2), (5, 1.3, 0.1),
 ])
 def test_ntk_equals_naive(depth, w_std, b_std, backend):
-    X = _data(20, 5, seed=8)
-    Y = _with_awkward_rows(X, _data(14, 5, seed=9))
+    X = _data(12, 5, seed=8)
+    Y = _with_awkward_rows(X, _data(9, 5, seed=9))
     params = dict(depth=depth, w_std=w_std, b_std=b_std)
     assert _rel_err(gram(X, Y, kernel="ntk", **params), naive_ntk(X, Y, **params)) <= 1e-12
     assert _rel_err(gram(X, kernel="ntk", **params), naive_ntk(X, **params)) <= 1e-12
@@ -148,6 +148,18 @@ def test_near_duplicates_keep_full_accuracy(kernel, params, backend):
                         for eps in (1e-3, 1e-6, 1e-9, 1e-12)] + [-X * (1 + 1e-9)])
     naive = naive_arccos(X, Y) if kernel == "arccos" else naive_ntk(X, Y, **params)
     assert _rel_err(gram(X, Y, kernel=kernel, **params), naive) <= 1e-14
+
+
+def test_shallow_ntk_is_arccos_plus_readout_term(backend):
+    # depth 1, w_std 1, b_std 0 on unit inputs: p * Theta = H + (sin t + (pi - t) cos t) / 2pi
+    X = _data(30, 4, seed=23)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    H = gram(X, kernel="arccos")
+    C = X @ X.T
+    np.fill_diagonal(C, 1.0)  # random data: the diagonal is the only angle near 0
+    t = np.arccos(C)
+    readout = (np.sqrt(1.0 - C ** 2) + (np.pi - t) * C) / (2.0 * np.pi)
+    np.testing.assert_allclose(4 * gram(X, kernel="ntk"), H + readout, rtol=0, atol=1e-13)
 
 
 def test_ntk_defaults_and_zero_input(backend):
