@@ -103,6 +103,18 @@ def test_n_lt_d_projection_plus_untouched_initial_component():
     np.testing.assert_allclose(distill(X, w_star), P @ w_star, atol=1e-12)
 
 
+def test_rank_deficient_inputs_project_onto_their_span():
+    rng = np.random.default_rng(8)
+    base = rng.standard_normal((3, 6))
+    # duplicated rows, a combination of rows and a zero row: rank 3 with n = 7 > rank
+    X = np.vstack([base, base[0], base[1] - 2 * base[2], np.zeros(6), 1e3 * base[2]])
+    w_star = rng.standard_normal(6)
+    w0 = rng.standard_normal(6)
+    P = pinv_projector(base)
+    np.testing.assert_allclose(distill(X, w_star, w_init=w0), P @ w_star + w0 - P @ w0,
+                               atol=1e-10)
+
+
 @pytest.mark.parametrize("n, d", [(3, 8), (8, 8), (20, 5)])
 @pytest.mark.parametrize("temperature", [1.0, 3.0])
 def test_student_reproduces_teacher_logits_on_training_inputs(n, d, temperature):
