@@ -28,14 +28,19 @@ nitpicky = False
 
 def _make_gallery():
     """Run the demo so the gallery shows figures of the code being documented, never stale."""
+    import contextlib
+    import io
     from pathlib import Path
 
     from hilbert_sd.cli import main
 
     out = Path(__file__).parent / "_generated"
-    status = main(["demo", "--out", str(out), "--quiet"])
+    log = io.StringIO()
+    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        status = main(["demo", "--out", str(out), "--quiet"])
     if status != 0:
-        raise RuntimeError(f"hilbert-sd demo failed with status {status} while building the docs")
+        raise RuntimeError(f"hilbert-sd demo failed with status {status} while building the "
+                           f"docs:\n{log.getvalue()}")
 
 
 _make_gallery()
