@@ -233,3 +233,24 @@ def test_bad_command_line_values(tmp_path, capsys):
     assert "--jobs 0" in cli_error(capsys, "sweep", path, "--jobs", "0")
     assert "--retry-failed needs --resume" in cli_error(capsys, "sweep", path, "--retry-failed")
     assert "not allowed with" in cli_error(capsys, "sweep", path, "--resume", "--overwrite")
+
+
+def test_docs_describe_every_registered_name():
+    from pathlib import Path
+
+    from hilbert_sd.experiments.registry import GENERATORS, KERNELS, METHODS
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "topics" / "experiments.rst")
+    if not doc.exists():
+        pytest.skip("docs not available")
+    text = doc.read_text()
+    for name, spec in METHODS.items():
+        assert f"``{name}``" in text, name
+        for param in spec.params:
+            assert f"``{param}``" in text, (name, param)
+    for name, spec in GENERATORS.items():
+        assert f'"{name}"' in text, name
+        for param in spec.params:
+            assert f"``{param}``" in text, (name, param)
+    for name, params in KERNELS.items():
+        assert f"``{name}``" in text, name

@@ -199,6 +199,10 @@ class MethodSpec:
     module : str, optional
         A module the method needs; the method is unavailable while it does not exist.
     summary : str
+    batch : str or callable, optional
+        ``batch(items) -> list of dict`` for ``items`` = [(config, inputs, seed), ...] of
+        one group: a vectorized ``run`` (e.g. one matrix product for many label vectors).
+        Optional; on any exception or warning the runner falls back to ``run`` per item.
     """
 
     name: str
@@ -208,6 +212,7 @@ class MethodSpec:
     check: object = None
     module: str = None
     summary: str = ""
+    batch: object = None
 
     @property
     def available(self):
@@ -218,7 +223,7 @@ METHODS = {}
 
 
 def register_method(name, run, *, params=None, requires=("kernel", "spectrum"), check=None,
-                    module=None, summary="", replace=False):
+                    module=None, summary="", batch=None, replace=False):
     """Make a method available to configs under ``name``.
 
     Parameters
@@ -234,6 +239,8 @@ def register_method(name, run, *, params=None, requires=("kernel", "spectrum"), 
     module : str, optional
         Module whose existence makes the method available.
     summary : str
+    batch : callable or str, optional
+        Vectorized form of ``run`` over many simulations of a group (see :class:`MethodSpec`).
     replace : bool, default=False
         Allow replacing an existing registration.
 
@@ -248,7 +255,7 @@ def register_method(name, run, *, params=None, requires=("kernel", "spectrum"), 
         raise ValueError(f"requires={tuple(requires)!r}: unknown {sorted(unknown)}; "
                          f"allowed: {REQUIREMENTS}")
     spec = MethodSpec(name=name, run=run, params=dict(params or {}), requires=tuple(requires),
-                      check=check, module=module, summary=summary)
+                      check=check, module=module, summary=summary, batch=batch)
     METHODS[name] = spec
     return spec
 
@@ -306,8 +313,46 @@ register_method(
     requires=("kernel", "spectrum", "test_kernel"),
     check="hilbert_sd.experiments.methods:check_self_distill",
     module="hilbert_sd.distillation",
+    batch="hilbert_sd.experiments.methods:batch_self_distill",
     summary=f"{_RULE}: ε-constrained or fixed ridge, optional ground-truth mixing",
 )
+
+register_method(
+    "gradient_flow",
+    "hilbert_sd.experiments.methods:run_gradient_flow",
+    params={
+        "times": Param("float_list", low=0, allow_inf=True,
+                       doc="flow times (or numbers of steps for method = \"gd\"); inf: the "
+                           "minimum-norm interpolant"),
+        "learning_rate": Param("float", default=1.0, low=0, low_inclusive=False,
+                               doc="eta of the loss (1/2n)||f(X) - y||^2"),
+        "method": Param("str", default="flow", choices=("flow", "gd"),
+                        doc="continuous gradient flow or discrete gradient descent"),
+    },
+    requires=("spectrum", "test_kernel"),
+    module="hilbert_sd.flow",
+    summary="early-stopped kernel gradient flow from the zero function (theory.md §3)",
+)
+
+register_method(
+    "linear_teacher",
+    "hilbert_sd.experiments.methods:run_linear_teacher",
+    params={
+        "depth": Param("int", default=1, low=1, doc="layers of the deep linear student"),
+        "temperature": Param("float", default=1.0, low=0, low_inclusive=False,
+                             doc="soft-label temperature tau"),
+        "init_scale": Param("float", default=0.0, low=0,
+                            doc="std of the student's initial weights (0: zero start)"),
+        "solver": Param("str", default="closed_form", choices=("closed_form", "gradient_flow"),
+                        doc="limit of the flow by projection, or integrate the flow"),
+    },
+    requires=(),
+    check="hilbert_sd.experiments.methods:check_linear_teacher",
+    module="hilbert_sd.linear",
+    summary="distillation of a random unit linear teacher into a linear student "
+            "(theory.md §4); use with the gaussian generator",
+)
+
 
 
 # ---------------------------------------------------------------------------------------------

@@ -309,9 +309,7 @@ def _run_one(group, dataset, task):
             if isinstance(group, _FailedGroup):
                 raise _GroupError(group)
             run = load_attribute(get_method(config["method"]["name"]).run)
-            y = add_label_noise(dataset.y, config["data"].get("label_noise", 0.0), seed)
-            inputs = SimulationInputs(group, y, dataset.y, dataset.y_test, seed)
-            results = _check_results(run(config, inputs, seed))
+            results = _check_results(run(config, _inputs(group, dataset, config), seed))
             status = "done"
         except _GroupError as exc:
             status, error, tb = "failed", exc.group.error, exc.group.traceback
@@ -320,6 +318,76 @@ def _run_one(group, dataset, task):
             results = None
     return _record(key, status, results, error, tb, caught, started,
                    time.perf_counter() - t0)
+
+
+def _inputs(group, dataset, config):
+    seed = config["seed"]
+    y = add_label_noise(dataset.y, config["data"].get("label_noise", 0.0), seed)
+    return SimulationInputs(group, y, dataset.y, dataset.y_test, seed)
+
+
+def _run_batch(group, datasets, tasks, batch):
+    """Run simulations through a method's vectorized ``batch``.
+
+    Falls back to one-by-one runs when the batch raises or warns, so that every failure and
+    warning lands on the simulation it belongs to. The batch's time is split evenly.
+    """
+    started = _now()
+    t0 = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            items = [(t[1], _inputs(group, datasets[t[2]], t[1]), t[1]["seed"]) for t in tasks]
+            outputs = [_check_results(r) for r in load_attribute(batch)(items)]
+            if len(outputs) != len(tasks):
+                raise ValueError("a batch returned a wrong number of results")
+        except Exception:  # noqa: BLE001 - retried one by one below
+            outputs = None
+    if outputs is None or caught:
+        return [_run_one(group, datasets[t[2]], t) for t in tasks]
+    duration = (time.perf_counter() - t0) / len(tasks)
+    return [_record(t[0], "done", r, None, None, [], started, duration)
+            for t, r in zip(tasks, outputs)]
+
+
+#: Largest number of simulations run by one vectorized batch (their rows are committed
+#: together; in a killed sweep at most one batch per worker is lost).
+BATCH_SIZE = 64
+
+
+def _iter_chunk(group, datasets, tasks):
+    """Run a chunk of one group's simulations, yielding lists of records as they finish.
+
+    Simulations of a method with a ``batch`` form run in batches; the others one by one (a
+    record each, so that a serial sweep commits every simulation as soon as it ends).
+    """
+    specs = {}
+    pending = []
+
+    def flush():
+        for start in range(0, len(pending), BATCH_SIZE):
+            part = pending[start:start + BATCH_SIZE]
+            yield _run_batch(group, datasets, part, specs[part[0][1]["method"]["name"]].batch)
+        pending.clear()
+
+    for task in tasks:
+        name = task[1]["method"]["name"]
+        if name not in specs:
+            try:
+                specs[name] = get_method(name)
+            except ValueError:
+                specs[name] = None
+        spec = specs[name]
+        batchable = (spec is not None and spec.batch is not None
+                     and isinstance(group, GroupCache))
+        if batchable:
+            if pending and pending[0][1]["method"]["name"] != name:
+                yield from flush()
+            pending.append(task)
+        else:
+            yield from flush()
+            yield [_run_one(group, datasets[task[2]], task)]
+    yield from flush()
 
 
 class _GroupError(Exception):
@@ -359,7 +427,7 @@ def _run_chunk(group, datasets, tasks):
         The group cache's preparation timings (reported once per group by the caller).
     """
     with _serial_numerics():
-        records = [_run_one(group, datasets[t[2]], t) for t in tasks]
+        records = [r for batch in _iter_chunk(group, datasets, tasks) for r in batch]
     timings = group.timings if isinstance(group, GroupCache) else {}
     return records, dict(timings)
 
@@ -507,26 +575,86 @@ def _execute_serial(groups):
     for g in groups:
         cache = _prepare(g["spec"])
         timings = cache.timings if isinstance(cache, GroupCache) else {}
-        first = True
-        for task in g["tasks"]:
-            record = _run_one(cache, g["datasets"][task[2]], task)
-            yield [record], (g["spec"].key, timings if first else None)
-            first = False
+        for records in _iter_chunk(cache, g["datasets"], g["tasks"]):
+            yield records, (g["spec"].key, timings)
+
+
+class _SharedGroup:
+    """A prepared group written once to shared memory, for worker processes on this machine.
+
+    The cache is pickled with protocol 5 and its arrays kept out of band, each in a file
+    under ``/dev/shm`` (or the temporary directory). Workers map the files read-only, so the
+    n x n eigenvector matrix crosses to every worker at the cost of a page-table update
+    instead of one copy (and one hash) per task.
+    """
+
+    def __init__(self, cache, directory):
+        import pickle
+
+        buffers = []
+        payload = pickle.dumps(cache, protocol=5, buffer_callback=buffers.append)
+        self.paths = []
+        for i, buf in enumerate(buffers):
+            path = os.path.join(directory, f"{i}.buf")
+            with open(path, "wb") as fh:
+                fh.write(buf.raw())
+            self.paths.append(path)
+        self.payload = payload
+        self.token = directory
+
+    def load(self):
+        import mmap
+        import pickle
+
+        views = []
+        for path in self.paths:
+            with open(path, "rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                # an empty array has no pages to map
+                views.append(memoryview(mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ))
+                             if size else memoryview(b""))
+        return pickle.loads(self.payload, buffers=views)
+
+
+#: Prepared groups already mapped by this (worker) process, most recent last.
+_MAPPED = {}
+
+
+def _run_shared_chunk(shared, datasets, tasks):
+    """Worker entry point of the joblib path: map the group once per process, run a chunk."""
+    group = _MAPPED.get(shared.token)
+    if group is None:
+        while len(_MAPPED) >= 2:  # groups arrive one after another: keep few mapped
+            _MAPPED.pop(next(iter(_MAPPED)))
+        group = _MAPPED[shared.token] = shared.load()
+    return _run_chunk(group, datasets, tasks)
 
 
 def _execute_joblib(groups, jobs):
+    import shutil
+    import tempfile
+
     from joblib import Parallel, delayed, parallel_config
 
+    shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
     with parallel_config(backend="loky", inner_max_num_threads=1):
-        with Parallel(n_jobs=jobs, return_as="generator_unordered", max_nbytes="1M",
-                      mmap_mode="r") as parallel:
+        # max_nbytes=None: no joblib memmapping; the group is shared once by _SharedGroup
+        with Parallel(n_jobs=jobs, return_as="generator_unordered", max_nbytes=None) \
+                as parallel:
             for g in groups:
                 cache = _prepare(g["spec"])  # here, with every BLAS thread
                 chunks = _chunks(g["tasks"], jobs)
-                calls = (delayed(_run_chunk)(cache, {t[2]: g["datasets"][t[2]] for t in c}, c)
-                         for c in chunks)
-                for records, timings in parallel(calls):
-                    yield records, (g["spec"].key, timings)
+                directory = tempfile.mkdtemp(prefix="hilbert_sd-", dir=shm)
+                try:
+                    ref = _SharedGroup(cache, directory) if isinstance(cache, GroupCache) \
+                        else cache
+                    run = _run_shared_chunk if isinstance(cache, GroupCache) else _run_chunk
+                    calls = (delayed(run)(ref, {t[2]: g["datasets"][t[2]] for t in c}, c)
+                             for c in chunks)
+                    for records, timings in parallel(calls):
+                        yield records, (g["spec"].key, timings)
+                finally:
+                    shutil.rmtree(directory, ignore_errors=True)
 
 
 def _dask_client(scheduler, jobs):

@@ -1,0 +1,134 @@
+"""Benchmark of the sweep runner (issue 6).
+
+A 200-simulation sweep, 10 budgets ε × 20 label-noise seeds, on fixed inputs (n = 1000): the
+seeds change y, not the inputs, so the whole sweep needs ONE Gram matrix and ONE
+eigendecomposition. Targets, measured as ratios in this process:
+
+1. the serial sweep (``--jobs 1``, store writes included) takes less than 2 × the time of the
+   eigendecomposition it needs (``eigh_psd`` of the same Gram matrix, timed here on its own);
+2. ``--jobs 2`` is faster than ``--jobs 1``.
+
+Prints the breakdown: eigendecomposition, Gram, test kernel, per-simulation and store time.
+Run: ``python benchmarks/bench_sweep.py [--n 1000] [--repeat 3]``.
+"""
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def make_config(n, n_eps, n_seeds):
+    from hilbert_sd.experiments.config import parse_config
+
+    raw = {
+        "experiment": {"name": "bench-sweep", "seeds": n_seeds},
+        "data": {"generator": "gaussian", "n_samples": n, "n_features": 5, "target": "sine",
+                 "label_noise": 0.3, "n_test": 200},
+        "kernel": {"name": "rbf", "gamma": 0.2},
+        "method": {"name": "self_distill",
+                   "epsilon": [float(e) for e in np.geomspace(0.02, 0.3, n_eps)],
+                   "n_rounds": 5},
+    }
+    return parse_config(raw)
+
+
+def time_reference(config, repeat):
+    """Gram and eigendecomposition of the sweep's inputs, timed on their own."""
+    from hilbert_sd.experiments.runner import load_dataset
+    from hilbert_sd.kernels import gram
+    from hilbert_sd.spectral import eigh_psd
+
+    data = load_dataset(config.data[0], config.base_dir)
+    kernel = {k: v for k, v in config.kernel[0].items() if k != "name"}
+    grams, eighs = [], []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        K = gram(data.X, kernel="rbf", **kernel)
+        t1 = time.perf_counter()
+        eigh_psd(K)
+        t2 = time.perf_counter()
+        grams.append(t1 - t0)
+        eighs.append(t2 - t1)
+    return statistics.median(grams), statistics.median(eighs)
+
+
+def run(config, jobs, tmp, tag):
+    from hilbert_sd.experiments.runner import run_sweep
+    from hilbert_sd.experiments.store import ResultStore
+
+    path = Path(tmp) / f"{tag}.db"
+    with ResultStore(path) as store:
+        t0 = time.perf_counter()
+        report = run_sweep(config, store, jobs=jobs, overwrite=True, progress=False)
+        wall = time.perf_counter() - t0
+        assert store.count("done") == len(config), store.count()
+    return wall, report
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1000)
+    parser.add_argument("--eps", type=int, default=10)
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="repetitions of the reference timing and of each sweep (median)")
+    args = parser.parse_args(argv)
+
+    import hilbert_sd
+    from hilbert_sd import self_distill
+
+    config = make_config(args.n, args.eps, args.seeds)
+    sims = config.simulations()
+    print(f"hilbert_sd {hilbert_sd.__version__}: {len(sims)} simulations "
+          f"({args.eps} budgets x {args.seeds} seeds), n = {args.n}, "
+          f"{len({s.group for s in sims})} eigendecomposition group(s)")
+    # warm-up: compile the numba kernels of the engine before anything is timed
+    self_distill(np.eye(4) + 0.1, np.arange(4.0), epsilon=0.1, n_rounds=2)
+
+    gram_ref, eigh_ref = time_reference(config, args.repeat)
+    print(f"reference (this process): Gram {gram_ref:.3f} s, eigendecomposition "
+          f"{eigh_ref:.3f} s (median of {args.repeat})")
+
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for jobs in (1, 2):
+            # the first jobs=2 run starts the worker processes (reused afterwards): reported
+            # separately as "cold"
+            walls, reports = [], []
+            if jobs == 2:
+                cold, _ = run(config, 2, tmp, "cold")
+                print(f"jobs=2 cold start (spawning workers, their imports and numba "
+                      f"compilation): {cold:.3f} s")
+            for r in range(args.repeat):
+                wall, report = run(config, jobs, tmp, f"j{jobs}-{r}")
+                walls.append(wall)
+                reports.append(report)
+            i = walls.index(statistics.median(walls))
+            results[jobs] = (walls[i], reports[i])
+
+    print()
+    print(f"{'':<8}{'wall':>9}{'eigh':>9}{'Gram':>9}{'test K':>9}{'sim sum':>9}"
+          f"{'per sim':>10}{'store':>9}   (seconds; sim sum over all workers)")
+    for jobs, (wall, rep) in results.items():
+        per = rep.simulation_time / max(1, rep.done)
+        print(f"jobs={jobs:<3}{wall:9.3f}{rep.eigh_time:9.3f}{rep.gram_time:9.3f}"
+              f"{rep.test_kernel_time:9.3f}{rep.simulation_time:9.3f}{per * 1e3:8.3f}ms"
+              f"{rep.store_time:9.3f}")
+    wall1, rep1 = results[1]
+    wall2, _ = results[2]
+    ratio = wall1 / eigh_ref
+    print()
+    print(f"target 1: serial sweep / eigendecomposition = {wall1:.3f} / {eigh_ref:.3f} = "
+          f"{ratio:.2f} (< 2: {'PASS' if ratio < 2 else 'FAIL'})")
+    print(f"target 2: jobs=2 / jobs=1 = {wall2:.3f} / {wall1:.3f} = {wall2 / wall1:.2f} "
+          f"(< 1: {'PASS' if wall2 < wall1 else 'FAIL'})")
+    return 0 if ratio < 2 and wall2 < wall1 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
