@@ -77,3 +77,43 @@ def _toy():
     from hilbert_sd.experiments.config import resolve_data_path
 
     return resolve_data_path("hilbert_sd:data/mobahi_toy.csv", ".")
+
+
+def test_linear_teacher_sweep_matches_the_exact_expectation(tmp_path):
+    pytest.importorskip("hilbert_sd.linear")
+    out = tmp_path / "lt"
+    assert main(["reproduce", "linear-teacher", "--out", str(out), "-q"]) == 0
+    assert (out / "linear_teacher.png").stat().st_size > 0
+    with open(out / "summary.csv", newline="") as fh:
+        table = list(csv.DictReader(fh))
+    assert len(table) == 12
+    for line in table:
+        n, d = int(line["n"]), int(line["d"])
+        mean, se = float(line["mean_risk"]), float(line["se"])
+        exact = float(line["exact_expected_risk"])
+        if n >= d:  # [paper] the student recovers the teacher
+            assert exact == 0 and mean < 1e-12
+        else:  # Monte Carlo over 50 teachers against E R_n of theory.md §4 [derived]
+            assert abs(mean - exact) < 4 * se, (n, mean, exact, se)
+
+
+def test_driver_experiments_plug_in(tmp_path, capsys, monkeypatch):
+    from hilbert_sd.experiments import registry
+
+    calls = []
+
+    def driver(out_dir, *, jobs=1, scheduler=None, quiet=False):
+        calls.append((out_dir, jobs, scheduler, quiet))
+        path = out_dir / "table.csv"
+        path.write_text("a,b\n1,2\n")
+        return {"files": [path], "summary": "a table"}
+
+    monkeypatch.setitem(registry.NAMED_EXPERIMENTS, "toy-driver",
+                        registry.NamedExperiment("toy-driver", None, None, "a driver",
+                                                 run=driver))
+    assert main(["reproduce", "toy-driver", "--out", str(tmp_path), "-j", "2", "-q"]) == 0
+    assert calls == [(tmp_path, 2, None, True)]
+    captured = capsys.readouterr()
+    assert "a table" in captured.out and "table.csv" in captured.err
+    with pytest.raises(ValueError, match="either config and report, or run"):
+        registry.register_named_experiment("bad", config="x.toml")

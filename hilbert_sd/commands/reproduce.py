@@ -66,9 +66,16 @@ def run(args):
     if args.jobs < 1:
         raise UsageError(f"--jobs {args.jobs}: must be >= 1")
     exp = NAMED_EXPERIMENTS[args.name]
-    config = load_config(config_path(args.name))
     out = Path(args.out or args.name)
     out.mkdir(parents=True, exist_ok=True)
+    if exp.run is not None:  # an experiment with its own driver
+        produced = load_attribute(exp.run)(out, jobs=args.jobs, scheduler=args.scheduler,
+                                           quiet=args.quiet)
+        print(produced["summary"])
+        for path in produced["files"]:
+            print(f"wrote {path}", file=sys.stderr)
+        return 0
+    config = load_config(config_path(args.name))
     with ResultStore(out / "results.db") as store, interrupt_on_sigterm():
         report = run_sweep(config, store, jobs=args.jobs, scheduler=args.scheduler,
                            resume=not args.overwrite, overwrite=args.overwrite,

@@ -21,8 +21,8 @@ __all__ = [
 
 def _py(value):
     """Plain Python scalar for JSON (numpy scalars, None kept)."""
-    if value is None:
-        return None
+    if value is None or type(value) is float:
+        return value
     if isinstance(value, (np.integer, int)) and not isinstance(value, bool):
         return int(value)
     if isinstance(value, (np.floating, float)):
@@ -31,7 +31,10 @@ def _py(value):
 
 
 def _per_round(out, name, values, limit):
-    for t, v in enumerate(values[: limit + 1]):
+    values = values[: limit + 1]
+    if isinstance(values, np.ndarray):
+        values = values.tolist()  # Python floats in one call
+    for t, v in enumerate(values):
         out[f"{name}[{t}]"] = _py(v)
 
 
@@ -165,7 +168,7 @@ def _self_distill_results(cases, spectrum, coef, ridges, collapse, basis):
                "numerical_rank": int(spectrum.numerical_rank)}
         if m["epsilon"] is not None:
             out["r0"] = float(np.sqrt(z0 @ z0 / (n * m["epsilon"])))
-        _per_round(out, "alpha", list(alphas) + [None] * pad, limit)
+        _per_round(out, "alpha", alphas.tolist() + [None] * pad, limit)
         _per_round(out, "train_mse", train, limit)
         if noisy[j]:
             zc = Zc[:, j]

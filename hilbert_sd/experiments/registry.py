@@ -362,17 +362,23 @@ register_method(
 class NamedExperiment:
     """An experiment shipped with the package.
 
+    Either a config run as a sweep and a report on its rows (``config`` and ``report``), or a
+    driver of its own (``run``).
+
     Attributes
     ----------
     name : str
-    config : str
+    config : str or None
         File name of the TOML config in ``hilbert_sd/experiments/``.
-    report : str
-        ``"module:function"``; ``report(rows, out_dir) -> list of written paths`` writes the
-        experiment's figures and tables from the rows of its store.
+    report : str or None
+        ``"module:function"``; ``report(rows, out_dir) -> {"files": [paths], "summary":
+        text}`` writes the experiment's figures and tables from the rows of its store.
     summary : str
     modules : tuple of str
         Modules the experiment needs; it is listed only when they all exist.
+    run : str or None
+        ``"module:function"``; ``run(out_dir, *, jobs=1, scheduler=None, quiet=False) ->
+        {"files": [paths], "summary": text}``, for experiments with their own driver.
     """
 
     name: str
@@ -380,6 +386,7 @@ class NamedExperiment:
     report: str
     summary: str
     modules: tuple = field(default_factory=tuple)
+    run: str = None
 
     @property
     def available(self):
@@ -389,9 +396,14 @@ class NamedExperiment:
 NAMED_EXPERIMENTS = {}
 
 
-def register_named_experiment(name, config, report, summary, modules=()):
-    """Add an experiment to ``hilbert-sd reproduce``; returns the :class:`NamedExperiment`."""
-    exp = NamedExperiment(name, config, report, summary, tuple(modules))
+def register_named_experiment(name, config=None, report=None, summary="", modules=(), run=None):
+    """Add an experiment to ``hilbert-sd reproduce``; returns the :class:`NamedExperiment`.
+
+    Give ``config`` and ``report`` (a sweep and a report on its rows) or ``run`` (a driver).
+    """
+    if (run is None) == (config is None or report is None):
+        raise ValueError("give either config and report, or run")
+    exp = NamedExperiment(name, config, report, summary, tuple(modules), run)
     NAMED_EXPERIMENTS[name] = exp
     return exp
 
@@ -403,4 +415,13 @@ register_named_experiment(
     summary="the reference example: the 11-point toy data (mobahi_toy.csv), RBF kernel "
             "gamma=80, several budgets epsilon, rounds until collapse",
     modules=("hilbert_sd.distillation",),
+)
+
+register_named_experiment(
+    "linear-teacher",
+    config="linear_teacher.toml",
+    report="hilbert_sd.experiments.reports:report_linear_teacher",
+    summary="transfer risk of a distilled linear student vs n for d = 20 isotropic Gaussian "
+            "inputs, 50 random teachers per n, against the exact expectation E R_n",
+    modules=("hilbert_sd.linear",),
 )

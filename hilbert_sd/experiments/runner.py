@@ -526,7 +526,7 @@ class SweepReport:
         lines = [
             f"{self.done} done, {self.failed} failed, {self.skipped} skipped (already stored) "
             f"of {self.total} simulations in {self.wall_time:.2f} s ({self.backend})",
-            f"time: {self.groups} eigendecomposition(s) {self.eigh_time:.3f} s, Gram "
+            f"time: {self.groups} group(s), eigendecomposition {self.eigh_time:.3f} s, Gram "
             f"{self.gram_time:.3f} s, test kernel {self.test_kernel_time:.3f} s, simulations "
             f"{self.simulation_time:.3f} s (summed over workers), store {self.store_time:.3f} s",
         ]

@@ -64,9 +64,12 @@ _UPSERT = (
 
 
 def _encode(value):
-    from hilbert_sd.experiments.config import _jsonable
+    try:  # fast path: plain finite data
+        return json.dumps(value, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError):
+        from hilbert_sd.experiments.config import _jsonable
 
-    return json.dumps(_jsonable(value), sort_keys=True, allow_nan=False)
+        return json.dumps(_jsonable(value), sort_keys=True, allow_nan=False)
 
 
 _NONFINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
