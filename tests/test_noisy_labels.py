@@ -1,0 +1,520 @@
+"""Tests of hilbert_sd.noisy_labels (theory.md §5) against independent references.
+
+References: literal step-by-step iterations in sample space (tests/naive_noisy.py), numpy's
+matrix_power, scikit-learn's KernelRidge, projectors built from numpy's own eigh, direct
+products, and the inequalities of theory.md §5 on constructed instances.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy.stats import ortho_group
+from sklearn.kernel_ridge import KernelRidge
+
+import naive_noisy as naive
+from hilbert_sd._noisy_filters import schedule_sums
+from hilbert_sd.datasets import one_hot
+from hilbert_sd.exceptions import NumericalWarning
+from hilbert_sd.noisy_labels import (
+    LabelNoise,
+    accuracy,
+    add_label_noise,
+    air_curves,
+    energy_fraction,
+    noise_transition_matrix,
+    predicted_labels,
+    spectral_gap_bound,
+    stability_limit,
+    train,
+    train_many,
+)
+from hilbert_sd.spectral import eigh_psd
+
+
+# --------------------------------------------------------------------------- fixtures
+def _problem(n=24, p=5, m=3, n_test=9, seed=0, one_d=False):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, p))
+    X_test = rng.standard_normal((n_test, p))
+    H = naive.arccos_kernel(X)
+    K_test = naive.arccos_kernel(X_test, X)
+    if one_d:
+        Y = np.where(rng.random(n) < 0.5, -1.0, 1.0)
+    else:
+        Y = one_hot(rng.integers(0, m, n), m)
+    return H, K_test, Y
+
+
+def _lmax(H):
+    return np.linalg.eigvalsh(H)[-1]
+
+
+def _compare_to_naive(path, ref, K_test, times, atol):
+    U = path.train_outputs()
+    F = path.predict(K_test)
+    for i, t in enumerate(times):
+        u_ref, c_ref = ref[int(t)]
+        np.testing.assert_allclose(U[i], u_ref, rtol=0, atol=atol)
+        np.testing.assert_allclose(F[i], K_test @ c_ref, rtol=0, atol=atol)
+
+
+# --------------------------------------------------------------------------- gradient descent
+@pytest.mark.parametrize("factor", [0.5, 1.0, 1.9])
+@pytest.mark.parametrize("one_d", [False, True])
+def test_gd_matches_literal_iteration(factor, one_d):
+    H, K_test, Y = _problem(one_d=one_d)
+    eta = factor / _lmax(H)
+    times = [0, 1, 2, 3, 10, 57, 200]
+    path = train(H, Y, times, learning_rate=eta)
+    ref = naive.iterate(H, Y, 200, eta=eta, record=times)
+    _compare_to_naive(path, ref, K_test, times, atol=1e-12)
+
+
+def test_gd_residual_law_matrix_power():
+    # u_t − ỹ = (I − ηH)^t (u_0 − ỹ), also at long times (numpy's repeated squaring).
+    H, K_test, Y = _problem(seed=3)
+    eta = 1.3 / _lmax(H)
+    A = np.eye(H.shape[0]) - eta * H
+    times = [0, 5, 1000, 123457]
+    path = train(H, Y, times, learning_rate=eta)
+    for i, t in enumerate(times):
+        resid = np.linalg.matrix_power(A, t) @ (-Y)
+        np.testing.assert_allclose(path.train_outputs(i) - Y, resid, rtol=0, atol=1e-11)
+
+
+def test_gd_limit_is_minimum_norm_interpolant():
+    H, K_test, Y = _problem(n=15, p=12, seed=4)
+    path = train(H, Y, [np.inf])
+    np.testing.assert_allclose(path.train_outputs(0), Y, atol=1e-10)
+    np.testing.assert_allclose(path.predict(K_test, 0), K_test @ np.linalg.solve(H, Y),
+                               atol=1e-9)
+
+
+def test_null_directions_are_finite_and_exact():
+    # Duplicated inputs with different labels: H is singular and GD cannot interpolate.
+    H, K_test, Y = _problem(n=12, seed=5)
+    H = np.block([[H, H], [H, H]])
+    K_test = np.hstack([K_test, K_test])
+    Y = np.vstack([Y, np.roll(Y, 1, axis=1)])
+    eta = 1.0 / _lmax(H)
+    times = [0, 3, 40]
+    path = train(H, Y, times + [10**7, np.inf], learning_rate=eta)
+    assert np.all(np.isfinite(path.eigen_dual))
+    ref = naive.iterate(H, Y, 40, eta=eta, record=times)
+    _compare_to_naive(path, ref, K_test, times, atol=1e-11)
+    # t -> inf: the function of the projection of Y on the range of H, i.e. K_test H⁺ Y.
+    np.testing.assert_allclose(path.predict(K_test, -1),
+                               K_test @ np.linalg.pinv(H, hermitian=True, rtol=1e-10) @ Y,
+                               atol=1e-8)
+
+
+# --------------------------------------------------------------------------- "ema"
+@pytest.mark.parametrize("ema_form", ["sequential", "simultaneous"])
+@pytest.mark.parametrize("a", [0.0, 0.05, 0.4, 1.0])
+def test_ema_matches_literal_iteration(ema_form, a):
+    H, K_test, Y = _problem(seed=1)
+    eta = 0.9 / _lmax(H)
+    times = [0, 1, 2, 7, 33, 150]
+    path = train(H, Y, times, rule="ema", a=a, ema_form=ema_form, learning_rate=eta)
+    ref = naive.iterate(H, Y, 150, eta=eta, rule="ema", a=a, ema_form=ema_form, record=times)
+    _compare_to_naive(path, ref, K_test, times, atol=1e-12)
+
+
+@pytest.mark.parametrize("a,factor", [(0.01, 1.0), (0.1, 0.5), (0.5, 1.2), (0.9, 0.3)])
+def test_ema_simultaneous_limit_is_kernel_ridge(a, factor):
+    H, K_test, Y = _problem(n=30, seed=2)
+    eta = factor / _lmax(H)
+    krr = KernelRidge(alpha=a / eta, kernel="precomputed").fit(H, Y)
+    path = train(H, Y, [10**7, np.inf], rule="ema", a=a, ema_form="simultaneous",
+                 learning_rate=eta)
+    for i in (0, 1):
+        np.testing.assert_allclose(path.train_outputs(i), krr.predict(H), rtol=0, atol=1e-10)
+        np.testing.assert_allclose(path.predict(K_test, i), krr.predict(K_test), rtol=0,
+                                   atol=1e-10)
+
+
+def test_ema_sequential_limit_against_long_iteration():
+    # Derived here: u_∞ = U diag(x/(x + a(1 − x))) Uᵀ ỹ; the literal iteration converges to it.
+    H, K_test, Y = _problem(n=10, p=12, seed=6)
+    eta, a = 1.0 / _lmax(H), 0.3
+    ref = naive.iterate(H, Y, 3000, eta=eta, rule="ema", a=a, record=[3000])[3000]
+    path = train(H, Y, [np.inf], rule="ema", a=a, learning_rate=eta)
+    np.testing.assert_allclose(path.train_outputs(0), ref[0], atol=1e-10)
+    np.testing.assert_allclose(path.predict(K_test, 0), K_test @ ref[1], atol=1e-10)
+    lam, V = np.linalg.eigh(H)
+    x = eta * lam
+    np.testing.assert_allclose(path.train_outputs(0), V @ ((x / (x + a * (1 - x)))[:, None]
+                                                           * (V.T @ Y)), atol=1e-12)
+
+
+# --------------------------------------------------------------------------- "anchored"
+def _schedules(t_max):
+    s = np.arange(t_max)
+    return {
+        "constant": 0.35,
+        "array": 0.9 * (1 - np.exp(-s / 15.0)),
+        "callable": lambda steps: 0.5 + 0.4 * np.sin(steps / 7.0),
+    }
+
+
+@pytest.mark.parametrize("kind", ["constant", "array", "callable"])
+@pytest.mark.parametrize("factor", [0.7, 1.6])
+def test_soft_anchored_is_gd_with_scaled_step(kind, factor):
+    H, K_test, Y = _problem(seed=7)
+    eta = factor / _lmax(H)
+    t_max = 90
+    a = _schedules(t_max)[kind]
+    if callable(a):
+        a_steps = np.array([float(a(np.array([s]))[0]) for s in range(t_max)])
+    else:
+        a_steps = np.broadcast_to(np.asarray(a, dtype=float), (t_max,))
+    times = [0, 1, 4, 31, 90]
+    path = train(H, Y, times, rule="anchored", a=a, learning_rate=eta)
+    anchored = naive.iterate(H, Y, t_max, eta=eta, rule="anchored",
+                             a=a if kind == "constant" else a_steps, record=times)
+    gd = naive.iterate_gd_schedule(H, Y, t_max, eta=eta, b=1 - a_steps, record=times)
+    for t in times:  # the two literal iterations agree: the identity of theory.md §5
+        np.testing.assert_allclose(anchored[t][0], gd[t][0], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(anchored[t][1], gd[t][1], rtol=0, atol=1e-12)
+    _compare_to_naive(path, gd, K_test, times, atol=1e-12)
+
+
+def test_soft_anchored_accuracy_is_gd_with_scaled_step():
+    H, K_test, Y = _problem(seed=8)
+    eta = 1.0 / _lmax(H)
+    times = list(range(0, 61, 5))
+    path = train(H, Y, times, rule="anchored", a="accuracy", learning_rate=eta)
+    a_t = path.refresh_log["a"]  # the accuracy weight of every step (refresh=1)
+    assert a_t.shape == (60,) and a_t[0] == 0.0 and a_t[-1] > 0.5
+    anchored = naive.iterate(H, Y, 60, eta=eta, rule="anchored", a="accuracy", record=times)
+    gd = naive.iterate_gd_schedule(H, Y, 60, eta=eta, b=1 - a_t, record=times)
+    for t in times:
+        np.testing.assert_allclose(anchored[t][0], gd[t][0], rtol=0, atol=1e-12)
+    _compare_to_naive(path, anchored, K_test, times, atol=1e-12)
+
+
+@pytest.mark.parametrize("one_d", [False, True])
+@pytest.mark.parametrize("a", [0.7, "accuracy", "array"])
+@pytest.mark.parametrize("refresh", [1, 3])
+def test_hard_anchored_matches_literal_iteration(one_d, a, refresh):
+    H, K_test, Y = _problem(seed=9, one_d=one_d)
+    eta = 1.2 / _lmax(H)
+    t_max = 80
+    if a == "array":
+        a = np.linspace(0.2, 0.9, t_max)
+    times = [0, 1, 2, 5, 17, 44, 80]
+    path = train(H, Y, times, rule="anchored", a=a, anchor="hard", refresh=refresh,
+                 learning_rate=eta)
+    ref = naive.iterate(H, Y, t_max, eta=eta, rule="anchored", a=a, anchor="hard",
+                        refresh=refresh, record=times)
+    _compare_to_naive(path, ref, K_test, times, atol=1e-12)
+    assert np.array_equal(path.refresh_log["steps"], np.arange(0, t_max, refresh))
+
+
+def test_explicit_rule_on_a_refresh_grid():
+    H, K_test, Y = _problem(seed=10)
+    eta = 1.0 / _lmax(H)
+    grid = [0, 1, 2, 4, 8, 16, 32]
+    times = [0, 3, 8, 20, 50]
+    path = train(H, Y, times, rule="anchored", a="accuracy", anchor="soft", refresh=grid,
+                 learning_rate=eta)
+    # Reference: literal per-step GD whose step multiplier is held between the grid points.
+    a_t = path.refresh_log["a"]
+    b = np.concatenate([np.full(e - s, 1 - a) for s, e, a in
+                        zip(grid, grid[1:] + [50], a_t)])
+    gd = naive.iterate_gd_schedule(H, Y, 50, eta=eta, b=b, record=times)
+    _compare_to_naive(path, gd, K_test, times, atol=1e-12)
+
+
+def test_train_many_equals_separate_runs():
+    H, K_test, Y = _problem(seed=11)
+    rng = np.random.default_rng(0)
+    Y2 = one_hot(rng.integers(0, 3, Y.shape[0]), 3)
+    runs = [dict(rule="anchored", a="accuracy", anchor="hard"),
+            dict(rule="anchored", a=0.6, anchor="hard"),
+            dict(rule="gd"), dict(rule="ema", a=0.2, ema_form="simultaneous"),
+            dict(rule="anchored", a="accuracy")]
+    targets = [Y, Y2, Y, Y2, Y2]
+    times = [0, 2, 9, 40]
+    spectrum = eigh_psd(H)
+    batch = train_many(spectrum, targets, times, runs, refresh=2)
+    for run, T, p in zip(runs, targets, batch):
+        single = train(spectrum, T, times, refresh=2, **run)
+        np.testing.assert_allclose(p.eigen_dual, single.eigen_dual, rtol=0, atol=1e-13)
+
+
+# --------------------------------------------------------------------------- distillation
+def test_student_reproduces_early_stopped_teacher():
+    H, K_test, Y = _problem(n=14, p=12, seed=12)
+    lam = np.linalg.eigvalsh(H)
+    eta = 1.0 / lam[-1]
+    teacher = train(H, Y, [6], learning_rate=eta)
+    u_teacher = teacher.train_outputs(0)
+    f_teacher = teacher.predict(K_test, 0)
+    student = train(H, u_teacher, [np.inf], learning_rate=eta)
+    scale = np.abs(f_teacher).max()
+    np.testing.assert_allclose(student.predict(K_test, 0), f_teacher, rtol=0, atol=1e-8 * scale)
+    # Literal student iterations until converged (well-conditioned H: kappa is modest).
+    kappa = lam[-1] / lam[0]
+    steps = int(40 * kappa)
+    ref = naive.iterate(H, u_teacher, steps, eta=eta, record=[steps])[steps]
+    np.testing.assert_allclose(K_test @ ref[1], f_teacher, rtol=0, atol=1e-8 * scale)
+
+
+# --------------------------------------------------------------------------- bounds
+@pytest.mark.parametrize("seed", range(6))
+def test_spectral_gap_bound_and_gd_ends_at_noise(seed):
+    rng = np.random.default_rng(seed)
+    n, k = 40, 5
+    Q = ortho_group.rvs(n, random_state=seed)
+    lam = np.concatenate([rng.uniform(50, 100, k), rng.uniform(1e-3, 1e-2, n - k)])
+    lam = np.sort(lam)[::-1]
+    H = (Q * lam) @ Q.T
+    H = (H + H.T) / 2
+    y_star = Q[:, :k] @ rng.standard_normal(k)
+    e = Q[:, k:] @ rng.standard_normal(n - k) * 0.3
+    y_noisy = y_star + e
+    eta = 1.0 / lam[0]
+    for gamma in (np.sqrt(lam[k - 1] * lam[k]), rng.uniform(0.05, 5.0)):
+        path = train(H, y_noisy, [np.inf], rule="ema", a=gamma * eta,
+                     ema_form="simultaneous", learning_rate=eta)
+        err2 = np.sum((path.train_outputs(0) - y_star) ** 2)
+        bound = spectral_gap_bound(lam, k, gamma, np.linalg.norm(y_star), np.linalg.norm(e))
+        assert err2 <= bound * (1 + 1e-10)
+        assert bound < 0.05 * np.sum(e**2)  # the gap makes it small
+    gd = train(H, y_noisy, [np.inf], learning_rate=eta)
+    np.testing.assert_allclose(np.linalg.norm(gd.train_outputs(0) - y_star),
+                               np.linalg.norm(e), rtol=1e-9)
+
+
+def test_spectral_gap_bound_holds_without_a_gap():
+    # The inequality itself needs no gap (it is a per-direction estimate).
+    rng = np.random.default_rng(0)
+    n, k = 30, 7
+    Q = ortho_group.rvs(n, random_state=1)
+    lam = np.sort(rng.uniform(0.1, 10, n))[::-1]
+    H = (Q * lam) @ Q.T
+    y_star = Q[:, :k] @ rng.standard_normal(k)
+    e = Q[:, k:] @ rng.standard_normal(n - k)
+    for gamma in (0.01, 0.3, 3.0, 30.0):
+        eta = 0.5 / lam[0]
+        path = train(H, y_star + e, [np.inf], rule="ema", a=min(1.0, gamma * eta),
+                     ema_form="simultaneous", learning_rate=eta)
+        g = min(1.0, gamma * eta) / eta
+        err2 = np.sum((path.train_outputs(0) - y_star) ** 2)
+        assert err2 <= spectral_gap_bound(lam, k, g, np.linalg.norm(y_star),
+                                          np.linalg.norm(e)) * (1 + 1e-10)
+
+
+_STABILITY_CASES = [
+    dict(rule="gd"),
+    dict(rule="ema", a=0.3, ema_form="simultaneous"),
+    dict(rule="ema", a=0.3, ema_form="sequential"),
+    dict(rule="anchored", a=0.5),
+    dict(rule="anchored", a=0.7, anchor="hard"),
+]
+
+
+@pytest.mark.parametrize("case", _STABILITY_CASES, ids=lambda c: "-".join(map(str, c.values())))
+def test_stability_limit_diverges_iff_passed(case):
+    H, _, Y = _problem(n=12, seed=13)
+    lmax = _lmax(H)
+    limit_kwargs = {k: v for k, v in case.items() if k in ("rule", "a", "ema_form", "anchor")}
+    eta_c = stability_limit(lmax, **limit_kwargs)
+    if case["rule"] == "gd":
+        assert eta_c == pytest.approx(2.0 / lmax, rel=1e-15)
+    n_steps = 1500
+    for factor, diverges in ((0.99, False), (1.01, True)):
+        eta = factor * eta_c
+        ref = naive.iterate(H, Y, n_steps, eta=eta, record=[n_steps], **case)[n_steps][0]
+        assert (np.linalg.norm(ref) > 1e3 * np.linalg.norm(Y)) == diverges
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            path = train(H, Y, [n_steps], learning_rate=eta, **case)
+        warned = any(issubclass(w.category, NumericalWarning) for w in caught)
+        assert warned == diverges
+        assert (np.linalg.norm(path.train_outputs(0)) > 1e3 * np.linalg.norm(Y)) == diverges
+
+
+# --------------------------------------------------------------------------- AIR
+def _projector_energy(H, v, k):
+    lam, V = np.linalg.eigh(H)  # ascending: the top-k are the last k columns
+    P = V[:, -k:] @ V[:, -k:].T if k else np.zeros_like(H)
+    v2 = v if v.ndim == 2 else v[:, None]
+    return np.sum(v2 * (P @ v2)) / np.sum(v2 * v2)
+
+
+def test_energy_fraction_against_projectors():
+    H, _, Y = _problem(n=20, seed=14)
+    v = np.random.default_rng(1).standard_normal(20)
+    E = energy_fraction(H, v)
+    for k in range(1, 21):
+        assert E[k - 1] == pytest.approx(_projector_energy(H, v, k), abs=1e-12)
+    assert E[-1] == pytest.approx(1.0, abs=1e-14)
+    assert energy_fraction(H, Y, k=0) == 0.0
+    assert energy_fraction(H, Y, k=4) == pytest.approx(_projector_energy(H, Y, 4), abs=1e-12)
+
+
+def test_isotropic_noise_spreads_evenly():
+    # E[E_k(e)] = k/n for isotropic Gaussian e [paper: noise spreads evenly].
+    H, _, _ = _problem(n=30, seed=15)
+    spectrum = eigh_psd(H)
+    e = np.random.default_rng(2).standard_normal((30, 4000))
+    z2 = spectrum.project(e) ** 2
+    mean_E = (np.cumsum(z2, axis=0) / z2.sum(axis=0)).mean(axis=1)
+    np.testing.assert_allclose(mean_E, np.arange(1, 31) / 30, atol=0.02)
+    one = energy_fraction(spectrum, e[:, 0])
+    assert np.all(np.diff(one) >= 0)
+
+
+def test_air_curves_against_projectors_and_ordering():
+    H, _, Y = _problem(n=22, seed=16)
+    eta = 1.0 / _lmax(H)
+    k = 4
+    times = [0, 1, 3, 10, 100, 1000, np.inf]
+    path = train(H, Y, times, learning_rate=eta)
+    G, N = air_curves(path, k)
+    ref = naive.iterate(H, Y, 1000, eta=eta, record=times[:-1])
+    lam, V = np.linalg.eigh(H)
+    P = V[:, -k:] @ V[:, -k:].T
+    Q = np.eye(22) - P
+    for i, t in enumerate(times[:-1]):
+        u = ref[t][0]
+        assert G[i] == pytest.approx(np.sum(u * (P @ u)) / np.sum(Y * (P @ Y)), abs=1e-12)
+        assert N[i] == pytest.approx(np.sum(u * (Q @ u)) / np.sum(Y * (Q @ Y)), abs=1e-12)
+    # Derived: with ηλ_max <= 1 the GD filter is increasing in λ and in t, so the top
+    # directions are always fitted at least as far as the rest (signal first, noise later).
+    assert G[0] == N[0] == 0.0
+    assert np.all(G[1:] >= N[1:])
+    assert np.all(np.diff(G) >= -1e-15) and np.all(np.diff(N) >= -1e-15)
+    assert G[-1] == pytest.approx(1.0) and N[-1] == pytest.approx(1.0)
+
+
+# --------------------------------------------------------------------------- noise models
+@pytest.mark.parametrize("model", ["symmetric", "symmetric_other", "pair"])
+def test_noise_transition_frequencies(model):
+    m, per_class = 4, 10000
+    clean = np.repeat(np.arange(m), per_class)
+    noise = add_label_noise(clean, 0.3, model=model, random_state=123)
+    counts = np.zeros((m, m))
+    np.add.at(counts, (noise.clean, noise.labels), 1)
+    emp = counts / per_class
+    T = noise_transition_matrix(model, 0.3, m)
+    np.testing.assert_allclose(T.sum(axis=1), 1.0)
+    np.testing.assert_allclose(emp, T, atol=0.02)
+    assert np.array_equal(noise.mask, noise.labels != clean)
+    assert noise.realized_rate == pytest.approx(np.mean(noise.labels != clean))
+
+
+def test_noise_models_structure_and_reproducibility():
+    clean = np.random.default_rng(0).integers(0, 5, 3000)
+    other = add_label_noise(clean, 0.4, model="symmetric_other", random_state=7)
+    pair = add_label_noise(clean, 0.4, model="pair", random_state=7)
+    sym = add_label_noise(clean, 0.4, model="symmetric", random_state=7)
+    # Same hits for every model; "other" and "pair" change every hit label.
+    assert np.array_equal(other.mask, pair.mask)
+    assert np.all(sym.mask <= other.mask)
+    assert np.all(pair.labels[pair.mask] == (clean[pair.mask] + 1) % 5)
+    # Nested in the rate for one seed.
+    low = add_label_noise(clean, 0.2, model="pair", random_state=7)
+    assert np.all(low.mask <= pair.mask)
+    # Reproducible from the recorded seed, also when the seed was drawn.
+    drawn = add_label_noise(clean, 0.4, model="symmetric")
+    again = add_label_noise(clean, 0.4, model="symmetric", random_state=drawn.seed)
+    assert np.array_equal(drawn.labels, again.labels)
+    rec = drawn.record()
+    assert rec["seed"] == drawn.seed and rec["model"] == "symmetric" and rec["rate"] == 0.4
+    assert add_label_noise(clean, 0.0, random_state=1).mask.sum() == 0
+    assert add_label_noise(clean, 1.0, model="symmetric_other", random_state=1).mask.all()
+    assert isinstance(sym, LabelNoise) and "symmetric" in repr(sym)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(rate=1.5), "rate"),
+    (dict(rate=0.2, model="bogus"), "model"),
+    (dict(rate=0.2, random_state=-1), "random_state"),
+    (dict(rate=0.2, random_state=np.random.default_rng(0)), "random_state"),
+    (dict(rate=0.2, n_classes=2), "n_classes"),
+])
+def test_noise_bad_input(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        add_label_noise([0, 1, 2, 1], **kwargs)
+    with pytest.raises(ValueError, match="labels"):
+        add_label_noise([0, -1, 2], 0.1)
+
+
+# --------------------------------------------------------------------------- helpers, errors
+def test_predicted_labels_and_accuracy_match_naive():
+    rng = np.random.default_rng(3)
+    u = rng.integers(0, 3, (50, 4)).astype(float)  # many ties on purpose
+    np.testing.assert_array_equal(predicted_labels(u), naive.predicted(u))
+    labels = rng.integers(0, 4, 50)
+    assert accuracy(u, labels) == pytest.approx(np.mean(naive.predicted(u) == labels))
+    assert accuracy(np.zeros((5, 3)), np.zeros(5, int)) == 0.0  # the zero function: no class
+    v = rng.standard_normal(20)
+    assert accuracy(v, np.sign(v)) == 1.0
+
+
+def test_schedule_sums_long_and_chunked():
+    rng = np.random.default_rng(4)
+    x = np.concatenate([[0.0, 1e-300, 1e-12], rng.uniform(0, 1.9, 6)])
+    b = rng.uniform(0, 1, 5000)
+    times = np.array([0, 1, 7, 7, 300, 4999, 5000])
+    h = schedule_sums(x, b, times, chunk_elems=37)
+    for i, t in enumerate(times):
+        # direct reference: c_{s+1} = (1 − x b_s) c_s + b_s (the dual recursion, c_0 = 0)
+        c = np.zeros_like(x)
+        for s in range(t):
+            c = (1 - x * b[s]) * c + b[s]
+        np.testing.assert_allclose(h[i], c, rtol=1e-10, atol=1e-300)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(rule="sgd"), "rule"),
+    (dict(times=[3, 1]), "non-decreasing"),
+    (dict(times=[-1]), "times"),
+    (dict(times=[1.5]), "times"),
+    (dict(rule="ema", a=1.5), "a"),
+    (dict(rule="ema", a="accuracy"), "ema"),
+    (dict(rule="anchored", a=np.zeros(3), times=[10]), "schedule"),
+    (dict(rule="anchored", a=lambda s: np.full(3, 0.1), times=[10]), "schedule"),
+    (dict(rule="anchored", a="accuracy", times=[np.inf]), "inf"),
+    (dict(rule="anchored", a=np.full(20, 2.0), times=[10]), "schedule"),
+    (dict(learning_rate=0.0), "learning_rate"),
+    (dict(anchor="medium", rule="anchored"), "anchor"),
+    (dict(rule="anchored", anchor="hard", refresh=0), "refresh"),
+])
+def test_train_bad_input(kwargs, match):
+    H, _, Y = _problem(n=8)
+    times = kwargs.pop("times", [0, 5])
+    with pytest.raises(ValueError, match=match):
+        train(H, Y, times, **kwargs)
+
+
+def test_train_many_bad_input_and_target_shape():
+    H, _, Y = _problem(n=8)
+    with pytest.raises(ValueError, match="runs"):
+        train_many(H, Y, [1], [dict(rule="gd", colour="red")])
+    with pytest.raises(ValueError, match="one array per run"):
+        train_many(H, [Y, Y], [1], [dict(rule="gd")])
+    with pytest.raises(ValueError, match="rows"):
+        train(H, Y[:5], [1])
+
+
+def test_path_accessors_and_repr():
+    H, K_test, Y = _problem(n=10)
+    path = train(H, Y, [0, 4, 9], rule="ema", a=0.2)
+    assert path.train_outputs().shape == (3, 10, 3)
+    assert path.train_outputs(1).shape == (10, 3)
+    np.testing.assert_allclose(path.train_outputs(1), H @ path.dual_coef(1), atol=1e-13)
+    np.testing.assert_allclose(path.predict(K_test, [0, 2]), path.predict(K_test)[[0, 2]],
+                               atol=1e-14)
+    P = K_test @ path.spectrum.eigenvectors
+    np.testing.assert_allclose(path.predict(P, projected=True), path.predict(K_test),
+                               atol=1e-14)
+    assert "ema" in repr(path)
+    with pytest.raises(ValueError, match="index"):
+        path.train_outputs(5)
+    with pytest.raises(ValueError, match="K_new"):
+        path.predict(K_test[:, :3])
