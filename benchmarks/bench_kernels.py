@@ -1,8 +1,11 @@
 """Gram-matrix speed and memory of hilbert_sd.kernels.gram against scikit-learn.
 
-For n = 1000, 2000, 4000 (p = 10, standard normal data) and Y = X, prints per kernel:
+For n = 1000, 2000, 4000 (p = 10, standard normal data), prints per kernel, for the
+symmetric Gram matrix k(X, X) and, for "rbf", also the cross matrix k(X', X) of a second
+sample of the same size:
 
-- ``gram``: our time (the path ``gram`` picks at that size: BLAS + a fused parallel numba pass),
+- ``gram``: our time (the path ``gram`` picks at that size: BLAS + a fused numba pass, on all
+  cores),
 - ``numpy``: our pure-numpy path forced at the same size (what the numba pass replaces),
 - ``sklearn``: ``sklearn.metrics.pairwise_kernels`` with the same kernel; for "arccos" and
   "ntk", which scikit-learn does not have, its RBF kernel as the unit of cost,
@@ -10,8 +13,9 @@ For n = 1000, 2000, 4000 (p = 10, standard normal data) and Y = X, prints per ke
 - peak memory traced by ``tracemalloc`` during one call, in units of one n x n float64
   matrix (the output itself counts 1).
 
-All timings are the best of ``--repeat`` calls in this process, after a warm-up call that
-compiles the numba kernels (the compilation times are printed first). Run:
+All timings are the best of ``--repeat`` calls in this process, after a warm-up call per
+kernel (its time, printed first, is a compilation on a fresh installation and a load from
+numba's on-disk cache afterwards). Run:
 
     python benchmarks/bench_kernels.py [--sizes 1000 2000 4000] [--repeat 3]
 """
@@ -26,12 +30,14 @@ from sklearn.metrics.pairwise import pairwise_kernels
 from hilbert_sd import kernels
 from hilbert_sd.kernels import gram
 
+# (kernel, parameters, scikit-learn metric to compare with, cross matrix k(X', X)?)
 CASES = [
-    ("rbf", {}, "rbf"),
-    ("laplacian", {}, "laplacian"),
-    ("arccos", {}, "rbf"),
-    ("ntk", {"depth": 1}, "rbf"),
-    ("ntk", {"depth": 3, "b_std": 0.5}, "rbf"),
+    ("rbf", {}, "rbf", False),
+    ("rbf", {}, "rbf", True),
+    ("laplacian", {}, "laplacian", False),
+    ("arccos", {}, "rbf", False),
+    ("ntk", {"depth": 1}, "rbf", False),
+    ("ntk", {"depth": 3, "b_std": 0.5}, "rbf", False),
 ]
 
 
@@ -73,38 +79,48 @@ def main(argv=None):
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
 
-    print("compilation (first call of each numba kernel, once per process):")
+    print("warm-up (first call of each numba kernel: compilation or cache load):")
     small = rng.standard_normal((64, args.p))
     with _forced("numba"):
-        for name, params, _ in CASES:
-            for Y in (None, small[:7].copy()):
-                start = time.perf_counter()
-                gram(small, Y, kernel=name, **params)
-                label = f"{name}{params or ''} {'Y = X' if Y is None else 'Y != X'}"
-                print(f"  {label:<40s} {time.perf_counter() - start:6.2f} s")
-    for _, _, ref in CASES:
+        for name, params, _, cross in CASES:
+            start = time.perf_counter()
+            gram(small, small[::-1].copy() if cross else None, kernel=name, **params)
+            label = f"{name}{params or ''} {'k(X, Y)' if cross else 'k(X, X)'}"
+            print(f"  {label:<40s} {time.perf_counter() - start:6.2f} s")
+    for _, _, ref, _ in CASES:
         pairwise_kernels(small, metric=ref)
 
-    header = (f"{'kernel':<28s} {'n':>5s} {'gram s':>8s} {'numpy s':>8s} {'sklearn s':>9s} "
+    header = (f"{'kernel':<32s} {'n':>5s} {'gram s':>8s} {'numpy s':>8s} {'sklearn s':>9s} "
               f"{'gram/skl':>8s} {'gram/np':>8s} {'mem gram':>8s} {'mem np':>7s} {'mem skl':>7s}")
     print()
     print(header)
     print("-" * len(header))
-    for name, params, ref in CASES:
+    for name, params, ref, cross in CASES:
         label = name + (" " + ",".join(f"{k}={v}" for k, v in params.items()) if params else "")
+        label += " k(X',X)" if cross else ""
         if ref != name:
-            label += f" (skl: {ref})"
+            label += f" (skl {ref})"
         for n in args.sizes:
             X = rng.standard_normal((n, args.p))
+            Z = rng.standard_normal((n, args.p)) if cross else None
+
+            def ours():
+                return gram(X, kernel=name, **params) if Z is None else \
+                    gram(Z, X, kernel=name, **params)
+
+            def theirs():
+                return pairwise_kernels(X if Z is None else Z, None if Z is None else X,
+                                        metric=ref)
+
             unit = 8.0 * n * n
-            t_gram = _best_time(lambda: gram(X, kernel=name, **params), args.repeat)
-            m_gram = _peak_bytes(lambda: gram(X, kernel=name, **params)) / unit
+            t_gram = _best_time(ours, args.repeat)
+            m_gram = _peak_bytes(ours) / unit
             with _forced("numpy"):
-                t_np = _best_time(lambda: gram(X, kernel=name, **params), args.repeat)
-                m_np = _peak_bytes(lambda: gram(X, kernel=name, **params)) / unit
-            t_skl = _best_time(lambda: pairwise_kernels(X, metric=ref), args.repeat)
-            m_skl = _peak_bytes(lambda: pairwise_kernels(X, metric=ref)) / unit
-            print(f"{label:<28s} {n:5d} {t_gram:8.4f} {t_np:8.4f} {t_skl:9.4f} "
+                t_np = _best_time(ours, args.repeat)
+                m_np = _peak_bytes(ours) / unit
+            t_skl = _best_time(theirs, args.repeat)
+            m_skl = _peak_bytes(theirs) / unit
+            print(f"{label:<32s} {n:5d} {t_gram:8.4f} {t_np:8.4f} {t_skl:9.4f} "
                   f"{t_gram / t_skl:8.2f} {t_gram / t_np:8.2f} {m_gram:8.2f} {m_np:7.2f} "
                   f"{m_skl:7.2f}", flush=True)
     return 0

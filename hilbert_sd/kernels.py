@@ -9,12 +9,14 @@ business, not this module's.
 How the work is split (measured in ``benchmarks/bench_kernels.py``):
 
 - inner products always come from BLAS (``X @ Y.T``);
-- the element-wise rest (exponential, arc-cosine recursions) is one fused, parallel numba pass
-  over the BLAS output, in place, so a Gram matrix costs one ``n x m`` array and no
-  temporaries; the L1 distances of the Laplacian kernel (no BLAS form) are a numba loop too;
+- the element-wise rest (exponential, arc-cosine recursions) is one fused numba pass over the
+  BLAS output, in place, so a Gram matrix costs one ``n x m`` array and no temporaries; the L1
+  distances of the Laplacian kernel (no BLAS form) are a numba loop too. The numba kernels
+  are serial, cached and release the GIL; they run in slices on a thread pool
+  (:mod:`hilbert_sd._kernels_numba`);
 - small matrices (fewer than ``_NUMBA_MIN_ENTRIES`` entries) take a plain numpy path, which is
-  as fast there and never triggers a just-in-time compilation; linear and polynomial kernels
-  are BLAS plus in-place numpy operations at every size (numba would not help).
+  as fast there; linear and polynomial kernels are BLAS plus in-place numpy operations at
+  every size (numba would not help).
 
 When ``Y`` is omitted (or is the same object as ``X``) the result is exactly symmetric, with
 the exact diagonal value of the kernel (1 for rbf and laplacian, 1/2 for arccos).
@@ -40,8 +42,8 @@ KERNEL_PARAMS = {
 _ALIASES = {"poly": "polynomial"}
 _KNOWN_PARAMS = frozenset(name for spec in KERNEL_PARAMS.values() for name in spec)
 
-# Matrices with fewer entries take the numpy path. Both paths cost well under a millisecond
-# there, and numpy needs no compilation (a parallel numba kernel compiles once per process).
+# Matrices with fewer entries take the numpy path: both paths cost well under a millisecond
+# there, and numpy pays no thread hand-off and no first-call cache load or compilation.
 _NUMBA_MIN_ENTRIES = 128 * 128
 
 # Cosines beyond this (in absolute value) get their angle recomputed from the inputs; must
@@ -71,7 +73,8 @@ def gram(X, Y=None, kernel="rbf", **params):
     Returns
     -------
     K : ndarray of shape (n_samples_X, n_samples_Y)
-        float64, C-contiguous, a new array.
+        float64, C-contiguous, never a view of X or Y (a callable's output is copied if it
+        shares memory with them).
 
     Raises
     ------
@@ -164,8 +167,8 @@ def _call_kernel(kernel, X, Y, params):
         raise ValueError(
             f"kernel callable {name} returned {bad} NaN or infinite value(s); all must be finite"
         )
-    # never hand back (a view of) the caller's data or the callable's internal state
-    if K is out or np.may_share_memory(K, X) or np.may_share_memory(K, Y):
+    # never hand back (a view of) the caller's data: callers may scale the result in place
+    if np.may_share_memory(K, X) or np.may_share_memory(K, Y):
         K = K.copy()
     return np.ascontiguousarray(K)
 

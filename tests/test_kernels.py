@@ -267,7 +267,7 @@ def test_callable_passes_through_with_params():
     np.testing.assert_array_equal(gram(X, kernel=scaled_linear), X @ X.T)
 
 
-def test_callable_output_is_a_fresh_float64_array():
+def test_callable_output_is_float64_and_never_aliases_inputs():
     X = _data(4, 4, seed=21)
     K = gram(X, kernel=lambda A, B: A)  # returns its input: must not be handed back
     assert K.dtype == np.float64 and not np.shares_memory(K, X)
