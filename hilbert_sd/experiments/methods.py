@@ -137,66 +137,57 @@ def batch_self_distill(items):
 
 
 def _self_distill_results(cases, spectrum, coef, ridges, collapse, basis):
-    """Results of k simulations from their paths, shared products done once.
+    """Results of k simulations from their paths, every array operation done once for all.
 
-    cases: k pairs (config, inputs); coef (R + 1, n, k); ridges (R, k) (inf once collapsed);
-    collapse: k collapse rounds; basis (R, n, k).
+    cases: k pairs (config, inputs); coef (R + 1, n, k); ridges (R, k), inf once collapsed;
+    collapse: k collapse rounds; basis (R, n, k). A collapsed round has ridge inf, so its
+    shrinkage λ/(λ + α) and its test filter 1/(λ + α) are exactly 0: the zero function.
     """
-    lam = spectrum.eigenvalues
-    n = lam.shape[0]
+    lam = spectrum.eigenvalues[None, :, None]
+    n = spectrum.n
     R = ridges.shape[0]
     m = cases[0][0]["method"]
     limit = m["record_rounds"]
+    den = lam + ridges[:, None, :]  # (R, n, k); never divide by λ alone
+    z0 = coef[0]  # (n, k)
+    fits = lam / den * coef[:R]  # fits of every round in the eigenbasis
+    train = np.mean((fits - z0) ** 2, axis=1)  # (R, k)
     noisy = [c["data"].get("label_noise", 0.0) > 0 for c, _ in cases]
     if any(noisy):
         Zc = spectrum.project(np.column_stack([inp.y_clean for _, inp in cases]))
-    outs, filtered, spans = [], [], []
-    for j, (config, inputs) in enumerate(cases):
+        clean = np.mean((fits - Zc) ** 2, axis=1)
+    eff = basis[:R].sum(axis=1)
+    inputs = cases[0][1]
+    if inputs.has_test:
+        k = len(cases)
+        filtered = (coef[:R] / den).transpose(1, 0, 2).reshape(n, R * k)
+        pred = (inputs.test_projection @ filtered).reshape(-1, R, k)  # one matrix product
+        Y_test = np.column_stack([inp.y_test for _, inp in cases])
+        test = np.mean((pred - Y_test[:, None, :]) ** 2, axis=0)  # (R, k)
+    norms = np.sum(z0 * z0, axis=0)
+    outs = []
+    for j in range(len(cases)):
         T = collapse[j]
-        # until collapse, one column of an independent run stops at its own collapse round
+        # until collapse, a column of an independent run stops at its own collapse round
         rounds = T + 1 if (m["n_rounds"] is None and T is not None) else R
         live = rounds if T is None else T
-        alphas = ridges[:live, j]
-        z = coef[:, :, j]
-        z0 = z[0]
-        # fits of the live rounds in the eigenbasis: diag(λ/(λ+α_t)) z_t; never divide by λ
-        fits = lam[None, :] / (lam[None, :] + alphas[:, None]) * z[:live]
-        pad = rounds - live
-        train = np.concatenate([np.mean((fits - z0) ** 2, axis=1),
-                                np.full(pad, float(z0 @ z0) / n)])
         out = {"rounds": int(rounds), "collapse_round": _py(T),
                "numerical_rank": int(spectrum.numerical_rank)}
         if m["epsilon"] is not None:
-            out["r0"] = float(np.sqrt(z0 @ z0 / (n * m["epsilon"])))
-        _per_round(out, "alpha", alphas.tolist() + [None] * pad, limit)
-        _per_round(out, "train_mse", train, limit)
+            out["r0"] = float(np.sqrt(norms[j] / (n * m["epsilon"])))
+        _per_round(out, "alpha", ridges[:live, j].tolist() + [None] * (rounds - live), limit)
+        _per_round(out, "train_mse", train[:rounds, j], limit)
         if noisy[j]:
-            zc = Zc[:, j]
-            clean = np.concatenate([np.mean((fits - zc) ** 2, axis=1),
-                                    np.full(pad, float(zc @ zc) / n)])
-            _per_round(out, "clean_mse", clean, limit)
-        _per_round(out, "effective_dim", basis[:rounds, :, j].sum(axis=1), limit)
-        outs.append(out)
-        # test functions of the live rounds: k(x, X) U diag(1/(λ+α_t)) z_t
-        filtered.append((z[:live] / (lam[None, :] + alphas[:, None])).T)
-        spans.append((live, pad))
-    inputs = cases[0][1]
-    if inputs.has_test:
-        pred = inputs.test_projection @ np.concatenate(filtered, axis=1)  # one product
-        start = 0
-        for j, (config, inp) in enumerate(cases):
-            live, pad = spans[j]
-            y_test = inp.y_test
-            test = np.concatenate([
-                np.mean((pred[:, start:start + live] - y_test[:, None]) ** 2, axis=0),
-                np.full(pad, float(np.mean(y_test ** 2)))])
-            start += live
-            out = outs[j]
-            _per_round(out, "test_mse", test, limit)
-            best = int(np.argmin(test))
+            _per_round(out, "clean_mse", clean[:rounds, j], limit)
+        _per_round(out, "effective_dim", eff[:rounds, j], limit)
+        if inputs.has_test:
+            tj = test[:rounds, j]
+            _per_round(out, "test_mse", tj, limit)
+            best = int(np.argmin(tj))
             out["best_round"] = best
-            out["best_test_mse"] = float(test[best])
-            out["final_test_mse"] = float(test[-1])
+            out["best_test_mse"] = float(tj[best])
+            out["final_test_mse"] = float(tj[-1])
+        outs.append(out)
     return outs
 
 
