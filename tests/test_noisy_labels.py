@@ -518,3 +518,49 @@ def test_path_accessors_and_repr():
         path.train_outputs(5)
     with pytest.raises(ValueError, match="K_new"):
         path.predict(K_test[:, :3])
+
+
+# --------------------------------------------------------------------------- experiment, CLI
+def test_experiment_qualitative_order_over_seeds():
+    from hilbert_sd.experiments.noisy_labels import run_noisy_labels
+
+    res = run_noisy_labels(300, n_test=400, noise_rates=(0.4,), seeds=(0, 1, 2),
+                           t_end=10_000, n_times=21)
+    acc = {(r["seed"], r["method"]): r for r in res.rows}
+    for seed in (0, 1, 2):
+        end = acc[(seed, "gd_end")]
+        # Gradient descent has memorized the noisy labels by the end ...
+        assert end["train_accuracy_noisy"] >= 0.99
+        # ... and is clearly worse than early stopping and than self-distillation at the end.
+        assert acc[(seed, "gd_oracle")]["test_accuracy"] >= end["test_accuracy"] + 0.05
+        for m in ("ema_sequential", "ema_simultaneous", "anchored_hard_accuracy"):
+            assert acc[(seed, m)]["test_accuracy"] >= end["test_accuracy"] + 0.05, m
+    # The reported flags are computed from the rows, not fixed.
+    (s,) = res.summary()
+    for m, flag in s["matches_oracle"].items():
+        mean = np.mean([acc[(sd, m)]["test_accuracy"] for sd in (0, 1, 2)])
+        oracle = np.mean([acc[(sd, "gd_oracle")]["test_accuracy"] for sd in (0, 1, 2)])
+        assert flag == (abs(mean - oracle) <= 0.02)
+    assert s["gd_end_worse"]
+    assert "gd_oracle" in res.table()
+
+
+def test_cli_writes_results(tmp_path):
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from hilbert_sd.cli import main
+
+    out = tmp_path / "nl"
+    status = main(["noisy-labels", "--n", "120", "--n-test", "80", "--noise", "0.3", "0.6",
+                   "--t-end", "2000", "--seeds", "3", "--out", str(out), "--quiet"])
+    assert status == 0
+    for name in ("noisy_labels.csv", "noisy_labels_curves.csv", "noisy_labels.json",
+                 "noisy_labels_accuracy.png", "noisy_labels_air.png"):
+        assert (out / name).stat().st_size > 0
+    data = json.loads((out / "noisy_labels.json").read_text())
+    assert data["noise"][0]["seed"] is not None and len(data["summary"]) == 2
+    assert main(["noisy-labels", "--noise", "1.5", "--out", str(out)]) == 2
+    assert main(["noisy-labels", "--dataset", "digits", "--n", "1700", "--out", str(out)]) == 2
