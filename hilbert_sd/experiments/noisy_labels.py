@@ -125,7 +125,8 @@ class NoisyLabelsResult:
         -------
         list of dict
             One entry per noise rate: ``accuracy`` (method -> mean over seeds),
-            ``matches_oracle`` (SD method -> |acc − gd_oracle| <= 2 points),
+            ``matches_oracle`` (SD method -> absolute difference to gd_oracle at most 2
+            points),
             ``gap_to_oracle`` (SD method -> acc − gd_oracle), ``gd_end_worse``
             (gd_end more than 2 points below gd_oracle), ``gd_end_below`` (SD method ->
             gd_end more than 2 points below it).
@@ -209,7 +210,7 @@ def _load(dataset, n, n_test, seed, data_params):
 
 def run_noisy_labels(n=2000, *, n_test=1000, noise_rates=(0.2, 0.4, 0.6, 0.8),
                      noise_model="symmetric", seeds=(0,), kernel="arccos", kernel_params=None,
-                     dataset="clustered", data_params=None, t_end=100_000, n_times=61,
+                     dataset="clustered", data_params=None, t_end=100_000, n_times=41,
                      learning_rate=None, ema_a=0.1, anchored_a=0.5, hard_a=0.7,
                      refresh_per_decade=20, k=None, progress=None):
     """Clean test accuracy of gradient descent, early stopping and self-distillation.
@@ -233,7 +234,7 @@ def run_noisy_labels(n=2000, *, n_test=1000, noise_rates=(0.2, 0.4, 0.6, 0.8),
         :data:`CLUSTERED_DEFAULTS`) or :func:`~hilbert_sd.datasets.load_digits`.
     t_end : int, default=100000
         Last step of training.
-    n_times : int, default=61
+    n_times : int, default=41
         Recorded steps (log-spaced, plus 0) for the curves.
     learning_rate : float, optional
         Step η; default ``1/λ_max``.
@@ -317,7 +318,7 @@ def run_noisy_labels(n=2000, *, n_test=1000, noise_rates=(0.2, 0.4, 0.6, 0.8),
         if k_seed is None:
             k_seed = int(np.searchsorted(E_signal, 0.9) + 1)
         k_seed = min(max(int(k_seed), 1), n - 1)
-        ridges = lam[0] * np.logspace(-7, 1, 81)
+        ridges = lam[0] * np.logspace(-7, 1, 41)
 
         noises, targets = [], []
         for rate in rates:
