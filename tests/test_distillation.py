@@ -37,10 +37,10 @@ CASES = [
     (40, None, "joint", "alpha", 0.5),
     (150, 3, "joint", "epsilon", 0.0),
     (150, 3, "joint", "epsilon", 0.25),
-    (150, 3, "independent", "epsilon", 0.0),
+    (100, 3, "independent", "epsilon", 0.0),
     (150, 2, "joint", "alpha", 0.2),
     (300, None, "joint", "epsilon", 0.0),
-    (300, 2, "independent", "epsilon", 0.4),
+    (120, 2, "independent", "epsilon", 0.4),
 ]
 
 
