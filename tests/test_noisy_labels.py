@@ -324,7 +324,7 @@ def test_stability_limit_diverges_iff_passed(case):
     eta_c = stability_limit(lmax, **limit_kwargs)
     if case["rule"] == "gd":
         assert eta_c == pytest.approx(2.0 / lmax, rel=1e-15)
-    n_steps = 1500
+    n_steps = 1000  # 1 % past the limit every case grows by >= 1.017 per step: > 1e7
     for factor, diverges in ((0.99, False), (1.01, True)):
         eta = factor * eta_c
         ref = naive.iterate(H, Y, n_steps, eta=eta, record=[n_steps], **case)[n_steps][0]
