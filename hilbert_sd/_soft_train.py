@@ -1,12 +1,14 @@
-"""Function-space gradient descent for a stack of kernel softmax students sharing one kernel.
+"""Function-space gradient descent for stacks of kernel softmax students.
 
 Private workhorse of :func:`hilbert_sd.soft_labels.train_kernel_softmax` and of the soft-label
-experiment. ``S`` students share the training inputs (so the kernel matrix, or its top
-eigen-directions) but each has its own sample weights, hard/soft loss weights, temperature,
-teacher targets and soft-label weighting. Stacking them turns every step into two (or one)
-matrix products with ``S · m`` columns instead of ``S`` thin products.
+experiment. Students come in ``G`` groups; the ``S`` students of a group share the training
+inputs (so one kernel block, or its top eigen-directions) but each has its own hard/soft loss
+weights, temperature, teacher targets and soft-label weighting. Stacking turns every step
+into one batched matrix product with ``S · m`` columns per group instead of ``G · S`` thin
+products. Groups are padded to a common size ``L``; padded rows carry sample weight 0, so
+their dual coefficients stay 0 and they never influence a student.
 
-Internal layout is ``(n, S, m)`` so that the matrix products need no transposes.
+Internal layout is ``(G, L, S, m)`` so that the matrix products need no transposes.
 """
 
 import numpy as np
@@ -23,103 +25,127 @@ def wsl_from_losses(student_loss, teacher_loss):
 
 
 def train_stack(*, Y, labels, d, hard, soft, tau, dynamic, w_fixed, P, Lt, steps, eta, ridge,
-                K=None, U=None, lam=None):
-    """Run ``steps`` steps of function-space gradient descent for ``S`` students.
+                K=None, U=None, lam=None, backend="numba"):
+    """Run ``steps`` steps of function-space gradient descent for ``G × S`` students.
 
-    Student ``s`` minimizes, over functions ``f`` of the RKHS (``F = f(X)``),
+    Student ``s`` of group ``g`` minimizes, over functions ``f`` of the RKHS (``F = f(X_g)``),
 
-        Σ_i d[s, i] (hard[s] CE_i(F, y) + soft[s] τ_s² w_i softCE_{τ_s, i}(P_s, F))
+        Σ_i d[g, i, s] (hard[s] CE_i(F, y) + soft[s] τ_s² w_i softCE_{τ_s, i}(P, F))
         + (ridge/2) ‖f‖²_H
 
     by ``f ← f − η (Σ_i k(·, x_i) g_i + ridge · f)``, ``g_i`` the gradient of the data term
     with respect to the logits of sample i. ``w_i`` is recomputed from the current logits
-    each step where ``dynamic[s]`` (no gradient through it), else ``w_fixed[s]``.
+    every step where ``dynamic[s]`` (no gradient through it), else read from ``w_fixed``.
 
     Parameters
     ----------
-    Y : ndarray of shape (n, m)
+    Y : ndarray of shape (G, L, m)
         One-hot labels.
-    labels : ndarray of shape (n,), int
-    d : ndarray of shape (S, n)
-        Per-student sample weights (already normalized: they sum to 1).
+    labels : ndarray of shape (G, L), int
+    d : ndarray of shape (G, L, S)
+        Sample weights of each student (each column sums to 1; 0 on padding).
     hard, soft, tau : ndarray of shape (S,)
     dynamic : ndarray of shape (S,), bool
-    w_fixed : ndarray of shape (S, n)
+    w_fixed : ndarray of shape (G, L, S)
         Fixed soft-label weights (read where ``dynamic`` is False).
-    P : ndarray of shape (S, n, m) or None
-        Teacher probabilities at each student's temperature (None when no soft term).
-    Lt : ndarray of shape (n,) or None
-        Teacher cross-entropy on the true class at τ = 1 (needed for dynamic weights).
+    P : ndarray of shape (G, L, S, m) or None
+        Teacher probabilities at each student's temperature (None: no soft term anywhere).
+    Lt : ndarray of shape (G, L) or None
+        Teacher cross-entropy on the true class at τ = 1 (for dynamic weights).
     steps : int
     eta : float
     ridge : float
-    K : ndarray of shape (n, n), optional
-        Kernel matrix: iterate in sample space (dual coefficients).
-    U, lam : ndarrays of shape (n, r) and (r,), optional
-        Top eigen-directions: iterate on the eigen-dual coefficients ``a`` (``F = U (λ a)``).
+    K : ndarray of shape (G, L, L), optional
+        Kernel blocks: iterate on the dual coefficients in sample space.
+    U, lam : ndarrays of shape (G, L, r) and (G, r), optional
+        Top eigen-directions of each block: iterate on the eigen-dual coefficients ``a``
+        (``F = U (λ ⊙ a)``), which restricts ``f`` to those directions.
+    backend : {"numba", "numpy"}, default="numba"
+        The per-step gradient: one fused compiled pass, or numpy (the cross-check).
 
     Returns
     -------
-    dual : ndarray of shape (S, n, m)
-        Dual coefficients ``c`` with ``f = k(·, X) c``.
-    F : ndarray of shape (S, n, m)
+    dual : ndarray of shape (G, L, S, m)
+        Dual coefficients ``c`` with ``f = k(·, X_g) c``.
+    F : ndarray of shape (G, L, S, m)
         Training logits after the last step.
-    losses : ndarray of shape (steps + 1, S)
+    losses : ndarray of shape (steps + 1, G, S)
         Data term (without the ridge) before each step and after the last one.
-    weights : ndarray of shape (S, n)
+    weights : ndarray of shape (G, L, S)
         Soft-label weights at the last logits.
     """
-    n, m = Y.shape
-    S = d.shape[0]
+    G, L, m = Y.shape
+    S = hard.shape[0]
     eigen = U is not None
-    dn = np.ascontiguousarray(d.T)[:, :, None]              # (n, S, 1)
-    h = hard[None, :, None]
+    dn = d[..., None]                                        # (G, L, S, 1)
+    h = hard[:, None]
     soft_any = bool(np.any(soft > 0))
-    at = (soft * tau)[None, :, None]
-    att = (soft * tau * tau)[None, :]
-    inv_tau = (1.0 / tau)[None, :, None]
-    Pn = np.ascontiguousarray(P.transpose(1, 0, 2)) if soft_any else None   # (n, S, m)
-    wfix = np.ascontiguousarray(w_fixed.T)                  # (n, S)
-    dyn = np.asarray(dynamic, dtype=bool)[None, :]
-    any_dyn = bool(dyn.any())
-    rows = np.arange(n)
+    at = (soft * tau)[:, None]
+    att = soft * tau * tau
+    inv_tau = (1.0 / tau)[:, None]
+    dyn = np.asarray(dynamic, dtype=bool)
+    any_dyn = bool(dyn.any()) and soft_any
+    Ycol = Y[:, :, None, :]
+    lab = labels[:, :, None, None]
     shrink = 1.0 - eta * ridge
     if eigen:
-        r = U.shape[1]
-        A = np.zeros((r, S * m))
+        A = np.zeros((G, U.shape[2], S * m))
+        lam_col = lam[:, :, None]
+        Ut = np.ascontiguousarray(U.transpose(0, 2, 1))
     else:
-        C = np.zeros((n, S * m))
-    F = np.zeros((n, S, m))
-    losses = np.empty((steps + 1, S))
+        C = np.zeros((G, L, S * m))
+    F = np.zeros((G, L, S, m))
+    losses = np.empty((steps + 1, G, S))
 
-    def gradient(F):
-        logp = log_softmax(F, axis=2)
-        Ls = -logp[rows, :, labels]                         # (n, S)
-        g = h * (np.exp(logp) - Y[:, None, :])
-        data = hard[None, :] * Ls
-        w = wfix
+    def gradient_numpy(F):
+        logp = log_softmax(F, axis=3)
+        Ls = -np.take_along_axis(logp, lab, axis=3)[..., 0]            # (G, L, S)
+        g = h * (np.exp(logp) - Ycol)
+        data = hard * Ls
+        w = w_fixed
         if soft_any:
             if any_dyn:
-                w = np.where(dyn, wsl_from_losses(Ls, Lt[:, None]), wfix)
-            logq = log_softmax(F * inv_tau, axis=2)
-            g += at * w[:, :, None] * (np.exp(logq) - Pn)
-            data = data + att * w * (-(Pn * logq).sum(axis=2))
+                w = np.where(dyn, wsl_from_losses(Ls, Lt[:, :, None]), w_fixed)
+            logq = log_softmax(F * inv_tau, axis=3)
+            g += at * w[..., None] * (np.exp(logq) - P)
+            data = data + att * w * (-(P * logq).sum(axis=3))
         g *= dn
-        return g, (dn[:, :, 0] * data).sum(axis=0), w
+        return g, (d * data).sum(axis=1), w
+
+    if backend == "numba":
+        from hilbert_sd._soft_numba import stacked_gradient
+
+        g_buf = np.empty((G, L, S, m))
+        data_buf = np.empty((G, S))
+        w_buf = np.empty((G, L, S))
+        # One contiguous float64 layout per argument: one compiled specialization.
+        f64 = np.float64
+        P_arr = np.ascontiguousarray(P if soft_any else np.zeros((1, 1, 1, 1)), dtype=f64)
+        Lt_arr = np.ascontiguousarray(Lt if any_dyn else np.zeros((1, 1)), dtype=f64)
+        args = (np.ascontiguousarray(labels, dtype=np.int64), np.ascontiguousarray(d, dtype=f64),
+                np.ascontiguousarray(hard, dtype=f64), np.ascontiguousarray(soft, dtype=f64),
+                np.ascontiguousarray(tau, dtype=f64), np.ascontiguousarray(dyn),
+                np.ascontiguousarray(w_fixed, dtype=f64), P_arr, Lt_arr, GUARD)
+
+        def gradient(F):
+            stacked_gradient(np.ascontiguousarray(F), *args, g_buf, data_buf, w_buf)
+            return g_buf, data_buf, w_buf
+    elif backend == "numpy":
+        gradient = gradient_numpy
+    else:
+        raise ValueError(f"backend={backend!r}; allowed: 'numba', 'numpy'")
 
     for step in range(steps):
         g, losses[step], _ = gradient(F)
-        g2 = g.reshape(n, S * m)
+        g2 = g.reshape(G, L, S * m)
         if eigen:
             A *= shrink
-            A -= eta * (U.T @ g2)
-            F = (U @ (lam[:, None] * A)).reshape(n, S, m)
+            A -= eta * (Ut @ g2)
+            F = (U @ (lam_col * A)).reshape(G, L, S, m)
         else:
             C *= shrink
             C -= eta * g2
-            F = (K @ C).reshape(n, S, m)
+            F = (K @ C).reshape(G, L, S, m)
     _, losses[steps], w = gradient(F)
     dual = (U @ A) if eigen else C
-    return (np.ascontiguousarray(dual.reshape(n, S, m).transpose(1, 0, 2)),
-            np.ascontiguousarray(F.transpose(1, 0, 2)), losses,
-            np.ascontiguousarray(np.broadcast_to(w, (n, S)).T))
+    return dual.reshape(G, L, S, m), F, losses, np.array(np.broadcast_to(w, (G, L, S)))

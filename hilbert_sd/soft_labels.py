@@ -278,20 +278,21 @@ def regularization_samples(student_logits, teacher_logits, labels):
     return true_class_cross_entropy(s, labels) < true_class_cross_entropy(t, labels)
 
 
-def _resolve_weights(weights, Ls, Lt, n):
+def _check_weights_choice(weights, n):
+    """None for "wsl"/"uniform" (after checking the name), else the validated array."""
     if isinstance(weights, str):
-        if weights == "wsl":
-            return wsl_from_losses(Ls, Lt)
-        if weights == "uniform":
-            return np.ones(n)
+        if weights in ("wsl", "uniform"):
+            return None
         raise ValueError(f"weights={weights!r}; allowed: 'wsl', 'uniform' or an array of "
                          "shape (n_samples,) with entries >= 0")
-    w = as_float_array(weights, "weights", ndim=1)
-    if w.shape[0] != n:
-        raise ValueError(f"weights has {w.shape[0]} entries; expected {n}")
-    if w.min() < 0:
-        raise ValueError(f"weights contains {w.min()!r}; allowed: >= 0")
-    return w
+    return _check_w(weights, n)
+
+
+def _resolve_weights(weights, Ls, Lt, n):
+    given = _check_weights_choice(weights, n)
+    if given is not None:
+        return given
+    return wsl_from_losses(Ls, Lt) if weights == "wsl" else np.ones(n)
 
 
 def distillation_loss(student_logits, teacher_logits, labels, *, temperature=1.0, a=1.0,
@@ -576,8 +577,12 @@ def _top_eigenpairs(K, spectrum, rank):
         spectrum = eigh_psd(K, check_input=False)
     if not isinstance(spectrum, Spectrum):
         raise ValueError("spectrum must be a hilbert_sd.spectral.Spectrum (from eigh_psd)")
-    if spectrum.n != K.shape[0]:
-        raise ValueError(f"spectrum has n={spectrum.n}; the kernel matrix has {K.shape[0]}")
+    if spectrum.eigenvectors.shape[0] != K.shape[0]:
+        raise ValueError(f"spectrum has eigenvectors of length {spectrum.eigenvectors.shape[0]};"
+                         f" the kernel matrix has {K.shape[0]} rows")
+    if rank > spectrum.eigenvalues.shape[0]:
+        raise ValueError(f"rank={rank} exceeds the {spectrum.eigenvalues.shape[0]} eigenpairs "
+                         "of spectrum")
     return spectrum.eigenvectors[:, :rank], spectrum.eigenvalues[:rank]
 
 
@@ -690,27 +695,21 @@ def train_kernel_softmax(K, labels, *, teacher_logits=None, temperature=1.0, a=0
             m = check_scalar(n_classes, "n_classes", low=2, integer=True)
     y = _check_labels(labels, n, m)
     c = _check_sample_weight(sample_weight, n)
-    d = (c / c.sum())[None, :]
-    Y = np.zeros((n, m))
-    Y[np.arange(n), y] = 1.0
-    dynamic = isinstance(weights, str) and weights == "wsl"
-    if dynamic or T is None:
-        w_fixed = np.ones((1, n))
-        if not dynamic:
-            _resolve_weights(weights, None, None, n)   # validate the choice
-    else:
-        w_fixed = _resolve_weights(weights, None, None, n)[None, :]
+    d = (c / c.sum())[None, :, None]
+    Y = np.zeros((1, n, m))
+    Y[0, np.arange(n), y] = 1.0
+    soft = a if T is not None else 0.0
+    dynamic = isinstance(weights, str) and weights == "wsl" and soft > 0
+    given = _check_weights_choice(weights, n)
+    w_fixed = np.ones((1, n, 1)) if given is None else given[None, :, None]
     if rank is not None:
         rank = check_scalar(rank, "rank", low=1, high=n, integer=True)
         U, lam = _top_eigenpairs(K, spectrum, rank)
         lam_max = float(lam[0])
     else:
         U = lam = None
-        if spectrum is not None:
-            lam_max = float(spectrum.eigenvalues[0])
-        else:
-            # Largest eigenvalue only: a few Lanczos steps instead of a decomposition.
-            lam_max = _largest_eigenvalue(K)
+        lam_max = float(spectrum.eigenvalues[0]) if spectrum is not None \
+            else _largest_eigenvalue(K)
     if lam_max <= 0:
         raise ValueError("K has no positive eigenvalue; gradient descent would not move")
     eta = default_learning_rate(lam_max, n) if learning_rate is None else check_scalar(
@@ -718,21 +717,22 @@ def train_kernel_softmax(K, labels, *, teacher_logits=None, temperature=1.0, a=0
     if eta * ridge >= 1.0:
         raise ValueError(f"learning_rate * ridge = {eta * ridge:.6g}; allowed: < 1 (the ridge "
                          "would flip the sign of the function every step)")
-    if T is not None and a > 0:
-        P = softmax(T / tau, axis=1)[None]
-        Lt = -log_softmax(T, axis=1)[np.arange(n), y]
+    if soft > 0:
+        P = softmax(T / tau, axis=1)[None, :, None, :]
+        Lt = -log_softmax(T, axis=1)[np.arange(n), y][None]
     else:
         P, Lt = None, None
     dual, F, losses, w = train_stack(
-        Y=Y, labels=y, d=d, hard=np.array([h]), soft=np.array([a if T is not None else 0.0]),
-        tau=np.array([tau]), dynamic=np.array([dynamic and T is not None]), w_fixed=w_fixed,
-        P=P, Lt=Lt, steps=steps, eta=eta, ridge=ridge, K=None if rank is not None else K,
-        U=U, lam=lam)
+        Y=Y, labels=y[None], d=d, hard=np.array([h]), soft=np.array([soft]),
+        tau=np.array([tau]), dynamic=np.array([dynamic]), w_fixed=w_fixed, P=P, Lt=Lt,
+        steps=steps, eta=eta, ridge=ridge, K=None if rank is not None else K[None],
+        U=None if U is None else U[None], lam=None if lam is None else lam[None])
     if not np.all(np.isfinite(losses)):
         raise ValueError(f"gradient descent diverged (non-finite loss) with learning_rate="
                          f"{eta:.6g}; use a smaller step (n / lambda_max = {n / lam_max:.6g})")
-    return SoftmaxStudent(dual_coef=dual[0], train_logits=F[0], losses=losses[:, 0],
-                          weights=w[0], learning_rate=eta, steps=steps, rank=rank,
+    return SoftmaxStudent(dual_coef=dual[0, :, 0], train_logits=F[0, :, 0],
+                          losses=losses[:, 0, 0], weights=w[0, :, 0], learning_rate=eta,
+                          steps=steps, rank=rank,
                           settings={"temperature": tau, "a": a, "hard_weight": h,
                                     "weights": weights if isinstance(weights, str)
                                     else "given", "ridge": ridge})

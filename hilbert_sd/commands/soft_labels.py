@@ -1,0 +1,104 @@
+"""``hilbert-sd soft-labels``: hard, soft and weighted soft labels from a kernel teacher."""
+
+import sys
+
+NAME = "soft-labels"
+HELP = ("soft labels: a kernel teacher distilled into kernel students with hard labels, plain "
+        "and weighted soft labels at several temperatures; accuracy, Heskes bias/variance and "
+        "regularization samples")
+
+
+def _float_list(text):
+    from hilbert_sd.cli import UsageError
+
+    try:
+        values = [float(v) for v in text.replace(",", " ").split()]
+    except ValueError:
+        raise UsageError(f"--temperatures={text!r}: expected comma-separated numbers, "
+                         "e.g. 1,2,4,8") from None
+    if not values:
+        raise UsageError("--temperatures is empty; give at least one temperature > 0")
+    bad = [v for v in values if not v > 0 or v == float("inf")]
+    if bad:
+        raise UsageError(f"--temperatures contains {bad[0]:g}; allowed: finite numbers > 0")
+    return values
+
+
+def add_arguments(parser):
+    parser.add_argument("--n", type=int, default=2000,
+                        help="training samples of the teacher (the pool; default: %(default)s)")
+    parser.add_argument("--n-test", type=int, default=1000,
+                        help="clean test samples (default: %(default)s)")
+    parser.add_argument("--temperatures", type=_float_list, default=[1.0, 2.0, 4.0, 8.0],
+                        metavar="T1,T2,...", help="distillation temperatures (default: 1,2,4,8)")
+    parser.add_argument("--members", type=int, default=8,
+                        help="students per configuration: the ensemble of the bias-variance "
+                             "decomposition (default: %(default)s)")
+    parser.add_argument("--resample", choices=("fresh", "bootstrap"), default="fresh",
+                        help="students' training sets: disjoint fresh parts of the pool or "
+                             "bootstrap resamples (default: %(default)s)")
+    parser.add_argument("--student-size", type=int, default=None,
+                        help="training samples per student (default: n // members)")
+    parser.add_argument("--a", type=float, default=1.0,
+                        help="weight of the soft-label term (default: %(default)s)")
+    parser.add_argument("--teacher-steps", type=int, default=300,
+                        help="gradient-descent steps of the teacher (default: %(default)s)")
+    parser.add_argument("--student-steps", type=int, default=300,
+                        help="gradient-descent steps of every student (default: %(default)s)")
+    parser.add_argument("--no-krr", action="store_true",
+                        help="skip the squared-loss weighted-KRR students")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    parser.add_argument("--out", default=None, metavar="DIR",
+                        help="write soft_labels.csv, soft_labels.json and soft_labels.png "
+                             "into DIR")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+
+
+def run(args):
+    from pathlib import Path
+
+    from hilbert_sd.cli import UsageError
+
+    for name in ("n", "n_test", "members", "teacher_steps", "student_steps"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')}={getattr(args, name)}; allowed: "
+                             "an integer >= 1")
+    if args.members < 2:
+        raise UsageError(f"--members={args.members}; allowed: >= 2 (an ensemble)")
+    if not args.a > 0:
+        raise UsageError(f"--a={args.a:g}; allowed: > 0")
+    out = None
+    if args.out is not None:
+        out = Path(args.out)
+        if out.exists() and not out.is_dir():
+            raise UsageError(f"--out={args.out!r} exists and is not a directory")
+
+    from hilbert_sd.experiments.soft_labels import run_soft_labels
+
+    def progress(line):
+        print(line, file=sys.stderr, flush=True)
+
+    result = run_soft_labels(
+        args.n, n_test=args.n_test, temperatures=args.temperatures, n_members=args.members,
+        resample=args.resample, student_size=args.student_size, a=args.a,
+        teacher_steps=args.teacher_steps, student_steps=args.student_steps,
+        krr=not args.no_krr, seed=args.seed, progress=None if args.quiet else progress,
+    )
+    print(result.format_table())
+    print(f"({result.timings['total']:.1f} s; regularization samples: L^s_i < L^t_i, "
+          "true-class cross-entropy at tau = 1, mean count per member)")
+    if out is not None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        out.mkdir(parents=True, exist_ok=True)
+        result.to_csv(out / "soft_labels.csv")
+        result.to_json(out / "soft_labels.json")
+        fig = result.plot()
+        fig.savefig(out / "soft_labels.png", dpi=110)
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+        for name in ("soft_labels.csv", "soft_labels.json", "soft_labels.png"):
+            print(out / name)
+    return 0
