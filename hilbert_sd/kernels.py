@@ -270,7 +270,8 @@ def _laplacian(X, Y, gamma, backend):
         if Y is None:
             nb.run_in_threads(nb.laplacian_sym, (X, gamma, out), nb.n_block_pairs(len(X)))
         else:
-            nb.run_in_threads(nb.laplacian_rows, (X, Y, gamma, out), len(X))
+            nb.run_in_threads(nb.laplacian_rows, (X, np.ascontiguousarray(Y.T), gamma, out),
+                              len(X))
         return out
     from scipy.spatial.distance import cdist
 
