@@ -60,7 +60,7 @@ class DistillationPath:
                  multioutput, y_ndim):
         self.spectrum = spectrum
         self._z0 = z0  # (n, m)
-        self.ridges_ = ridges  # (R, k) with k = 1 or m
+        self._ridges = ridges  # (R, k) with k = 1 or m
         self._log_d = log_d  # (R, n, k)
         self._status = status  # (R, k)
         self.epsilon = epsilon
@@ -92,7 +92,7 @@ class DistillationPath:
 
     @property
     def ridges(self):
-        return self._out(self.ridges_, "filter")
+        return self._out(self._ridges, "filter")
 
     @property
     def log_basis_weights(self):
@@ -157,23 +157,33 @@ class DistillationPath:
         return self._out(self.spectrum.eigenvectors @ coef, "data")
 
     def dual_coef(self, t=None):
-        """Dual coefficients a_t of round ``t``: f_t(x) = k(x, X) a_t.
+        """Dual coefficients a_t of round(s) ``t``: f_t(x) = k(x, X) a_t.
 
         ``a_t = U diag(1 / (λ + α_t)) c_t z0`` (zero on collapsed rounds). No eigenvalue is
         ever divided by.
 
+        Parameters
+        ----------
+        t : int, array-like of int, or None
+            Round(s); None means the last round. An array gives a leading axis and costs one
+            matrix product for all rounds.
+
         Returns
         -------
-        ndarray of shape (n,) or (n, m)
+        ndarray of shape (n,) / (n, m), or (len(t), n[, m]) for an array of rounds
         """
-        t = self.n_rounds if t is None else self._round(t)
-        return self._out(self._dual_coefs(np.array([t]))[0], "data")
+        scalar = t is None or np.ndim(t) == 0
+        rounds = np.atleast_1d(self.n_rounds if t is None else t).astype(int)
+        for r in rounds:
+            self._round(r)
+        dual = self._out(self._dual_coefs(rounds), "data")
+        return dual[0] if scalar else dual
 
     def _dual_coefs(self, rounds):
         """(len(rounds), n, m) dual coefficients, one matrix product for all rounds."""
         lam = self.eigenvalues
         c = self._multipliers()[rounds]  # (r, n, k)
-        alpha = self.ridges_[rounds]  # (r, k)
+        alpha = self._ridges[rounds]  # (r, k)
         with np.errstate(divide="ignore", invalid="ignore"):
             inv = 1.0 / (lam[None, :, None] + alpha[:, None, :])
         inv = np.where(np.isfinite(alpha)[:, None, :], inv, 0.0)
@@ -350,7 +360,10 @@ def self_distill(K, y, *, epsilon=None, alpha=None, n_rounds=None, mix=0.0,
     z0 = spectrum.project(Y)  # (n, m): the one O(n²) projection
     lam = spectrum.eigenvalues
 
-    columns = [z0] if multioutput == "joint" or Y.shape[1] == 1 else [z0[:, [j]] for j in range(Y.shape[1])]
+    if multioutput == "joint" or Y.shape[1] == 1:
+        columns = [z0]  # one filter: the path depends on the summed energies only
+    else:
+        columns = [z0[:, [j]] for j in range(Y.shape[1])]
     results = [
         _run_columns(lam, np.sum(zc**2, axis=1), spectrum, epsilon=epsilon, alpha=alpha,
                      mix=mix, n_rounds=n_rounds, max_rounds=max_rounds,

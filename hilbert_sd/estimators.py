@@ -30,7 +30,7 @@ class _KernelMixin:
 
     def _get_kernel(self, X, Y=None):
         if self.kernel == "precomputed":
-            return X if Y is None else X  # predict receives k(X_new, X_fit) as X
+            return X  # fit receives the training kernel matrix itself
         params = dict(self.kernel_params or {})
         if not callable(self.kernel):
             if self.kernel not in _KERNEL_ARGS:
@@ -201,9 +201,7 @@ class SelfDistilledKernelRidge(_KernelMixin, RegressorMixin, BaseEstimator):
                 CollapseWarning,
                 stacklevel=2,
             )
-        rounds = np.arange(path.n_rounds + 1)
-        dual = path._dual_coefs(rounds)  # (R, n, m)
-        self.dual_coefs_ = dual[..., 0] if y.ndim == 1 else dual
+        self.dual_coefs_ = path.dual_coef(np.arange(path.n_rounds + 1))
         self.dual_coef_ = self.dual_coefs_[-1]
         self.alphas_ = path.alphas
         self.collapse_round_ = T
