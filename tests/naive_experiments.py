@@ -72,3 +72,16 @@ def rbf(A, B, gamma):
     """exp(-gamma |a - b|²) by broadcasting."""
     d2 = ((A[:, None, :] - B[None, :, :]) ** 2).sum(axis=2)
     return np.exp(-gamma * d2)
+
+
+def threads(config, inputs, seed):
+    """Report the thread pools a simulation runs with (numba and BLAS)."""
+    import numba
+    from threadpoolctl import threadpool_info
+
+    blas = [p["num_threads"] for p in threadpool_info() if p.get("user_api") == "blas"]
+    return {"numba_threads": int(numba.get_num_threads()),
+            "blas_threads": max(blas) if blas else -1}
+
+
+threads.requires = ()

@@ -424,3 +424,20 @@ def test_sweep_and_results_commands(tmp_path, capsys, monkeypatch):
     assert row["key"] in rows
     same_rows({row["key"]: row}, {row["key"]: rows[row["key"]]})
     assert f"test_mse[0]" in out
+
+
+def test_workers_run_numerics_single_threaded(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    config = config_from(tmp_path, TOY.format(seeds=6, method="threads", extra=""))
+    _, rows = sweep(config, tmp_path / "joblib.db", jobs=2)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        _, dask_rows = sweep(config, tmp_path / "dask.db", scheduler=cluster.scheduler_address)
+    for r in rows.values():  # worker processes: numba and BLAS
+        assert r["status"] == "done", r["error"]
+        assert r["results"] == {"numba_threads": 1, "blas_threads": 1}, r["pid"]
+    for r in dask_rows.values():
+        # threads of one process: numba's setting is per thread; OpenBLAS's pool is shared
+        # and threadpoolctl lets one thread control it, so BLAS is not asserted here
+        assert r["status"] == "done", r["error"]
+        assert r["results"]["numba_threads"] == 1

@@ -398,19 +398,29 @@ class _GroupError(Exception):
 
 @contextmanager
 def _serial_numerics():
-    """Single-threaded BLAS and numba inside a worker (the parallelism is across tasks)."""
+    """Single-threaded BLAS and numba inside a worker (the parallelism is across tasks).
+
+    numba's thread count is per thread, so this holds in threaded workers too. OpenBLAS with
+    its own (pthreads) pool has one process-wide setting that threadpoolctl lets only one
+    thread at a time control: in a worker process running one task at a time (loky, Dask
+    with one thread per worker) that is this task's thread; with several threads per
+    process the BLAS limit is best effort (start such workers with OPENBLAS_NUM_THREADS=1).
+    """
     from threadpoolctl import threadpool_limits
 
-    numba = sys.modules.get("numba")
+    try:
+        # imported here (not looked up in sys.modules): a method importing numba later would
+        # get its default thread count, and the import lock makes concurrent worker threads
+        # wait for a complete module
+        import numba
+    except ImportError:  # pragma: no cover - numba is a dependency
+        numba = None
     previous = None
     if numba is not None:
-        try:
-            previous = numba.get_num_threads()
-            numba.set_num_threads(1)
-        except (RuntimeError, ValueError):
-            previous = None
+        previous = numba.get_num_threads()
+        numba.set_num_threads(1)
     try:
-        with threadpool_limits(limits=1):
+        with threadpool_limits(limits=1, user_api="blas"):
             yield
     finally:
         if previous is not None:
