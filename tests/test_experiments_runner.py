@@ -441,3 +441,24 @@ def test_workers_run_numerics_single_threaded(tmp_path):
         # and threadpoolctl lets one thread control it, so BLAS is not asserted here
         assert r["status"] == "done", r["error"]
         assert r["results"]["numba_threads"] == 1
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="POSIX subprocesses")
+def test_concurrent_sweeps_share_one_store(tmp_path):
+    # two shards of one sweep and a third process re-running shard 1, all at the same time
+    cfg = tmp_path / "toy.toml"
+    cfg.write_text(textwrap.dedent(TOY.format(seeds=40, method="slow", extra="sleep = 0.005")))
+    db = tmp_path / "shared.db"
+    commands = [["--shard", "1/2"], ["--shard", "2/2"], ["--shard", "1/2", "--overwrite"]]
+    procs = [subprocess.Popen([sys.executable, "-m", "hilbert_sd", "sweep", str(cfg), "--store",
+                               str(db), "-q", *extra], env=_env(), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for extra in commands]
+    for p in procs:
+        _, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+    config = load_config(cfg)
+    with ResultStore(db) as store:
+        assert store.integrity_check() == "ok"
+        rows = store.rows()
+    assert sorted(r["key"] for r in rows) == sorted(s.key for s in config.simulations())
+    assert all(r["status"] == "done" for r in rows)
