@@ -239,7 +239,8 @@ def wsl_weights(student_logits, teacher_logits, labels):
 
     Returns
     -------
-    ndarray of shape (n_samples,), values in [0, 1)
+    ndarray of shape (n_samples,)
+        Values in [0, 1) (1.0 after rounding once ``L^s_i/L^t_i`` exceeds about 37).
 
     Examples
     --------
