@@ -27,7 +27,7 @@ import numpy as np
 import scipy.linalg
 from scipy.special import entr, expit, log_expit, log_softmax, logsumexp, softmax, xlogy
 
-from hilbert_sd._soft_train import GUARD, train_stack, wsl_from_losses
+from hilbert_sd._soft_train import train_stack, wsl_from_losses
 from hilbert_sd._validation import as_float_array, check_scalar, check_square_symmetric
 from hilbert_sd.spectral import Spectrum, eigh_psd
 

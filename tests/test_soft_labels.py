@@ -6,7 +6,6 @@ sample-space gradient descent, and identities / inequalities checked on random i
 """
 
 import math
-import warnings
 
 import numpy as np
 import pytest
