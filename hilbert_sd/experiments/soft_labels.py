@@ -47,7 +47,7 @@ from scipy.special import log_softmax, softmax
 
 from hilbert_sd._soft_train import train_stack
 from hilbert_sd._validation import check_scalar
-from hilbert_sd.datasets import make_clustered
+from hilbert_sd.datasets import make_clustered, one_hot
 from hilbert_sd.kernels import gram
 from hilbert_sd.soft_labels import (
     _largest_eigenvalue,
@@ -374,7 +374,7 @@ def _run(n, n_test, temps, B, resample, size, a, teacher_steps, student_steps, g
                                    axis=3)[..., 0]                # (B, L, S)
     valid = weight > 0
     n_unique = valid.sum(axis=1)
-    onehot_test = np.eye(m)[y_test]
+    onehot_test = one_hot(y_test, m)
     per_sample, member_acc = {}, {}
     for s, (meth, t) in enumerate(configs):
         logits = test_logits[:, s]                                # (B, n_test, m)
@@ -417,7 +417,6 @@ def _krr_students(K, K_test, y, y_test, T_train, members, counts, temps, a, ridg
 
     from hilbert_sd.soft_labels import FixedPointWarning
 
-    eye = np.eye(m)
     acc = {key: [] for key in [("krr_hard", None)]
            + [(meth, t) for meth in KRR_METHODS[1:] for t in temps]}
     iters = {t: [] for t in temps}
@@ -426,7 +425,7 @@ def _krr_students(K, K_test, y, y_test, T_train, members, counts, temps, a, ridg
     for b, idx in enumerate(members):
         Kb = K[np.ix_(idx, idx)]
         Kt = K_test[:, idx]
-        Yb = eye[y[idx]]
+        Yb = one_hot(y[idx], m)
         sw = counts[b, idx].astype(np.float64)
         ref = weighted_kernel_ridge(Kb, Yb, Yb, np.zeros(len(idx)), a=a, ridge=ridge,
                                     sample_weight=sw)
@@ -593,7 +592,7 @@ def plot_soft_labels(result, fig=None):
     for meth in ("soft", "wsl"):
         ax.plot(temps, _series(result, meth, "regularization_samples"), **_STYLE[meth])
     ax.set(xlabel="temperature τ", ylabel=f"training samples (of {size} per member)",
-           title="Regularization samples: L^s_i < L^t_i at τ = 1")
+           title=r"Regularization samples: $L^s_i < L^t_i$ at $\tau = 1$")
     _temperature_axis(ax, temps)
     ax.legend(fontsize=8)
 
