@@ -12,11 +12,12 @@ on disk (``cache=True``), so they compile once per installation rather than once
 and they share no threading layer with BLAS, joblib or dask.
 
 The ``*_rows`` kernels do rows ``start .. stop - 1`` of a general ``(n, m)`` matrix. The
-``*_sym`` kernels fill a square symmetric matrix: they compute the strictly lower triangle and
-write each value to both ``[i, j]`` and ``[j, i]`` in the same pass, so the result is exactly
-symmetric whatever BLAS returned above the diagonal, and they do half the transcendental work.
-They sweep column blocks of ``_BLOCK`` columns so that the transposed writes stay in cache;
-slice item ``k`` is the pair of blocks ``k`` and ``nb - 1 - k``, so all items cost the same.
+``*_lower`` kernels do the lower triangle (diagonal included) of a square symmetric matrix,
+half the work; slice item ``k`` is the pair of rows ``k`` and ``n - 1 - k``, so all items cost
+the same. :func:`mirror_lower` then copies the strict lower triangle onto the upper one in
+cache-sized tiles, so the result is exactly symmetric whatever BLAS returned above the
+diagonal. (Writing both halves in the same pass is slower: the transposed writes touch a new
+memory page per element.) :func:`fill_symmetric` runs the two.
 
 Nothing here is compiled at import time.
 """
@@ -30,7 +31,6 @@ import numba
 import numpy as np
 from numba import njit
 
-_BLOCK = 64
 # below this |cos| the angle is taken from arccos; above it the angle is recomputed from the
 # inputs (Kahan's atan2 form, see _angle), which stays accurate near 0 and pi where arccos of a
 # rounded cosine loses half the digits
@@ -42,9 +42,20 @@ _TWO_PI = 2.0 * math.pi
 _SLICES_PER_THREAD = 8
 
 
-def n_block_pairs(n):
-    """Number of slice items of a ``*_sym`` kernel on an ``n x n`` matrix."""
-    return ((n + _BLOCK - 1) // _BLOCK + 1) // 2
+_TILE = 32
+
+
+def n_row_pairs(n):
+    """Number of slice items of a ``*_lower`` kernel on an ``n x n`` matrix."""
+    return (n + 1) // 2
+
+
+def fill_symmetric(kernel, args, n):
+    """Run the ``*_lower`` ``kernel(*args, start, stop)`` on an ``n x n`` matrix, the first of
+    ``args``, then mirror its lower triangle onto the upper one, both on the thread pool."""
+    run_in_threads(kernel, args, n_row_pairs(n))
+    n_tiles = (n + _TILE - 1) // _TILE
+    run_in_threads(mirror_lower, (args[0],), (n_tiles + 1) // 2)
 
 
 _POOL = None
@@ -71,8 +82,8 @@ def run_in_threads(kernel, args, n_items, n_threads=None):
     args : tuple
         Arrays and scalars passed before ``start, stop``.
     n_items : int
-        Rows (``*_rows`` kernels) or block pairs (``*_sym`` kernels, see
-        :func:`n_block_pairs`).
+        Rows (``*_rows`` kernels), row pairs (``*_lower`` kernels, see :func:`n_row_pairs`)
+        or tile-row pairs (:func:`mirror_lower`).
     n_threads : int, optional
         Defaults to ``numba.config.NUMBA_NUM_THREADS`` (the number of CPUs unless the
         ``NUMBA_NUM_THREADS`` environment variable says otherwise).
@@ -108,14 +119,34 @@ def run_in_threads(kernel, args, n_items, n_threads=None):
 
 
 @njit(cache=True, nogil=True)
-def _block(k, half, nb, n):
-    """Columns [j0, j1) of the block handled by half ``half`` of item ``k``; j0 = j1 = 0 when
-    the mirror block is the block itself."""
-    b = k if half == 0 else nb - 1 - k
-    if half == 1 and b == k:
-        return 0, 0
-    j0 = b * _BLOCK
-    return j0, min(j0 + _BLOCK, n)
+def _paired(k, half, count):
+    """Index handled by half ``half`` (0 or 1) of slice item ``k``: ``k`` itself, then its
+    mirror ``count - 1 - k``; -1 when the mirror is ``k`` itself."""
+    if half == 0:
+        return k
+    other = count - 1 - k
+    return -1 if other == k else other
+
+
+@njit(cache=True, nogil=True)
+def mirror_lower(G, start, stop):
+    """Copy the strict lower triangle of the square ``G`` onto its upper triangle, for the
+    tile rows paired in slice items ``start .. stop - 1``."""
+    n = G.shape[0]
+    n_tiles = (n + _TILE - 1) // _TILE
+    for k in range(start, stop):
+        for half in range(2):
+            bi = _paired(k, half, n_tiles)
+            if bi < 0:
+                continue
+            i0 = bi * _TILE
+            i1 = min(i0 + _TILE, n)
+            for bj in range(bi + 1):
+                j0 = bj * _TILE
+                j1 = min(j0 + _TILE, n)
+                for j in range(j0, j1):
+                    for i in range(max(i0, j + 1), i1):
+                        G[j, i] = G[i, j]
 
 
 # --------------------------------------------------------------------------------------------
@@ -148,26 +179,22 @@ def rbf_rows(G, xx, yy, gamma, start, stop):
 
 
 @njit(cache=True, nogil=True)
-def rbf_sym(G, xx, gamma, start, stop):
-    """Symmetric version of :func:`rbf_rows` for ``G = X @ X.T`` over block pairs
-    ``start .. stop - 1``: reads the lower triangle, writes both triangles and exact ones on
-    the diagonal."""
+def rbf_lower(G, xx, gamma, start, stop):
+    """Lower-triangle version of :func:`rbf_rows` for ``G = X @ X.T`` over row pairs
+    ``start .. stop - 1``, with exact ones on the diagonal."""
     n = G.shape[0]
-    nb = (n + _BLOCK - 1) // _BLOCK
     for k in range(start, stop):
         for half in range(2):
-            j0, j1 = _block(k, half, nb, n)
-            for i in range(j0, n):
-                a = xx[i]
-                for j in range(j0, min(j1, i)):
-                    d = a + xx[j] - 2.0 * G[i, j]
-                    if d < 0.0:
-                        d = 0.0
-                    v = math.exp(-gamma * d)
-                    G[i, j] = v
-                    G[j, i] = v
-            for i in range(j0, j1):
-                G[i, i] = 1.0
+            i = _paired(k, half, n)
+            if i < 0:
+                continue
+            a = xx[i]
+            for j in range(i):
+                d = a + xx[j] - 2.0 * G[i, j]
+                if d < 0.0:
+                    d = 0.0
+                G[i, j] = math.exp(-gamma * d)
+            G[i, i] = 1.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -206,24 +233,27 @@ def laplacian_rows(X, YT, gamma, out, start, stop):
 
 
 @njit(cache=True, nogil=True)
-def laplacian_sym(X, gamma, out, start, stop):
-    """Symmetric version of :func:`laplacian_rows` for Y = X over block pairs
-    ``start .. stop - 1`` (exact ones on the diagonal)."""
+def laplacian_lower(out, X, XT, gamma, start, stop):
+    """Lower-triangle version of :func:`laplacian_rows` for Y = X over row pairs
+    ``start .. stop - 1``, with exact ones on the diagonal (``XT`` is X transposed; ``out``
+    comes first, as :func:`fill_symmetric` expects)."""
     n, p = X.shape
-    nb = (n + _BLOCK - 1) // _BLOCK
-    for kb in range(start, stop):
+    for k in range(start, stop):
         for half in range(2):
-            j0, j1 = _block(kb, half, nb, n)
-            for i in range(j0, n):
-                for j in range(j0, min(j1, i)):
-                    s = 0.0
-                    for k in range(p):
-                        s += abs(X[i, k] - X[j, k])
-                    v = math.exp(-gamma * s)
-                    out[i, j] = v
-                    out[j, i] = v
-            for i in range(j0, j1):
-                out[i, i] = 1.0
+            i = _paired(k, half, n)
+            if i < 0:
+                continue
+            row = out[i]
+            for j in range(i):
+                row[j] = 0.0
+            for f in range(p):
+                a = X[i, f]
+                xf = XT[f]
+                for j in range(i):
+                    row[j] += abs(a - xf[j])
+            for j in range(i):
+                row[j] = math.exp(-gamma * row[j])
+            row[i] = 1.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -282,21 +312,18 @@ def arccos_rows(C, U, V, start, stop):
 
 
 @njit(cache=True, nogil=True)
-def arccos_sym(C, U, start, stop):
-    """Symmetric version of :func:`arccos_rows` for ``C = U @ U.T`` over block pairs
-    ``start .. stop - 1`` (exactly 1/2 on the diagonal)."""
+def arccos_lower(C, U, start, stop):
+    """Lower-triangle version of :func:`arccos_rows` for ``C = U @ U.T`` over row pairs
+    ``start .. stop - 1``, with exactly 1/2 on the diagonal."""
     n = C.shape[0]
-    nb = (n + _BLOCK - 1) // _BLOCK
     for k in range(start, stop):
         for half in range(2):
-            j0, j1 = _block(k, half, nb, n)
-            for i in range(j0, n):
-                for j in range(j0, min(j1, i)):
-                    v = _arccos_entry(C[i, j], U, U, i, j)
-                    C[i, j] = v
-                    C[j, i] = v
-            for i in range(j0, j1):
-                C[i, i] = 0.5
+            i = _paired(k, half, n)
+            if i < 0:
+                continue
+            for j in range(i):
+                C[i, j] = _arccos_entry(C[i, j], U, U, i, j)
+            C[i, i] = 0.5
 
 
 # --------------------------------------------------------------------------------------------
@@ -387,19 +414,16 @@ def ntk_rows(G, X, Y, sx, sy, w2, b2, start, stop):
 
 
 @njit(cache=True, nogil=True)
-def ntk_sym(G, X, sx, diag, w2, b2, start, stop):
-    """Symmetric version of :func:`ntk_rows` for ``G = X @ X.T`` over block pairs
+def ntk_lower(G, X, sx, diag, w2, b2, start, stop):
+    """Lower-triangle version of :func:`ntk_rows` for ``G = X @ X.T`` over row pairs
     ``start .. stop - 1``; ``diag`` holds the exact diagonal Theta(x_i, x_i)."""
     n = G.shape[0]
     inv_p = 1.0 / X.shape[1]
-    nb = (n + _BLOCK - 1) // _BLOCK
     for k in range(start, stop):
         for half in range(2):
-            j0, j1 = _block(k, half, nb, n)
-            for i in range(j0, n):
-                for j in range(j0, min(j1, i)):
-                    v = _ntk_entry(G[i, j], X, X, i, j, sx, sx, w2, b2, inv_p)
-                    G[i, j] = v
-                    G[j, i] = v
-            for i in range(j0, j1):
-                G[i, i] = diag[i]
+            i = _paired(k, half, n)
+            if i < 0:
+                continue
+            for j in range(i):
+                G[i, j] = _ntk_entry(G[i, j], X, X, i, j, sx, sx, w2, b2, inv_p)
+            G[i, i] = diag[i]
