@@ -76,9 +76,21 @@ def main(argv=None):
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--eps", type=int, default=10)
     parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--blas-threads", type=int, default=None,
+                        help="limit BLAS threads in this process (workers always use 1); on "
+                             "a busy machine 1 gives steadier timings than a contended pool")
     parser.add_argument("--repeat", type=int, default=5,
                         help="repetitions of the reference timing and of each sweep (minimum)")
     args = parser.parse_args(argv)
+    if args.blas_threads is not None:
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=args.blas_threads, user_api="blas"):
+            return _main(args)
+    return _main(args)
+
+
+def _main(args):
 
     import hilbert_sd
     from hilbert_sd import self_distill
@@ -87,7 +99,8 @@ def main(argv=None):
     sims = config.simulations()
     print(f"hilbert_sd {hilbert_sd.__version__}: {len(sims)} simulations "
           f"({args.eps} budgets x {args.seeds} seeds), n = {args.n}, "
-          f"{len({s.group for s in sims})} eigendecomposition group(s)")
+          f"{len({s.group for s in sims})} eigendecomposition group(s); BLAS threads here: "
+          f"{args.blas_threads or 'default'}")
     # warm-up: compile the numba kernels of the engine before anything is timed
     self_distill(np.eye(4) + 0.1, np.arange(4.0), epsilon=0.1, n_rounds=2)
 

@@ -154,8 +154,12 @@ def _self_distill_results(cases, spectrum, coef, ridges, collapse, basis):
     train = np.mean((fits - z0) ** 2, axis=1)  # (R, k)
     noisy = [c["data"].get("label_noise", 0.0) > 0 for c, _ in cases]
     if any(noisy):
-        Zc = spectrum.project(np.column_stack([inp.y_clean for _, inp in cases]))
-        clean = np.mean((fits - Zc) ** 2, axis=1)
+        # the seeds of a batch usually share their noise-free labels: project each once
+        distinct = {id(inp.y_clean): inp.y_clean for _, inp in cases}
+        position = {key: i for i, key in enumerate(distinct)}
+        Zc = spectrum.project(np.column_stack(list(distinct.values())))
+        columns = [position[id(inp.y_clean)] for _, inp in cases]
+        clean = np.mean((fits - Zc[:, columns]) ** 2, axis=1)
     eff = basis[:R].sum(axis=1)
     inputs = cases[0][1]
     if inputs.has_test:
@@ -165,14 +169,14 @@ def _self_distill_results(cases, spectrum, coef, ridges, collapse, basis):
         Y_test = np.column_stack([inp.y_test for _, inp in cases])
         test = np.mean((pred - Y_test[:, None, :]) ** 2, axis=0)  # (R, k)
     norms = np.sum(z0 * z0, axis=0)
+    rank = int(spectrum.numerical_rank)
     outs = []
     for j in range(len(cases)):
         T = collapse[j]
         # until collapse, a column of an independent run stops at its own collapse round
         rounds = T + 1 if (m["n_rounds"] is None and T is not None) else R
         live = rounds if T is None else T
-        out = {"rounds": int(rounds), "collapse_round": _py(T),
-               "numerical_rank": int(spectrum.numerical_rank)}
+        out = {"rounds": int(rounds), "collapse_round": _py(T), "numerical_rank": rank}
         if m["epsilon"] is not None:
             out["r0"] = float(np.sqrt(norms[j] / (n * m["epsilon"])))
         _per_round(out, "alpha", ridges[:live, j].tolist() + [None] * (rounds - live), limit)

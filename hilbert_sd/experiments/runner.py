@@ -8,7 +8,8 @@ an interrupted sweep keeps everything that finished.
 
 Where the work happens:
 
-- serial (``jobs=1``): everything in this process;
+- serial (``jobs=1``): everything in this process (the simulations single-threaded, like
+  the workers' ones);
 - joblib (``jobs > 1``): each group is prepared in this process (with every BLAS thread), then
   its simulations run in chunks on ``jobs`` loky worker processes, which receive the shared
   arrays as read-only memory maps;
@@ -106,7 +107,8 @@ class GroupCache:
 
             K = self.K
             t0 = time.perf_counter()
-            self._spectrum = eigh_psd(K)
+            # gram() returns finite, exactly symmetric matrices: no O(n²) re-check needed
+            self._spectrum = eigh_psd(K, check_input=False)
             self.timings["eigh"] += time.perf_counter() - t0
         return self._spectrum
 
@@ -280,15 +282,18 @@ def _record(key, status, results, error, tb, caught, started, duration):
 
 
 _SCALARS = (bool, int, float, str, type(None))
+_PLAIN = frozenset(_SCALARS)
 
 
 def _check_results(results):
     if not isinstance(results, dict):
         raise TypeError(f"a method must return a dict of scalars; got {type(results).__name__}")
+    if all(type(v) in _PLAIN and type(k) is str for k, v in results.items()):
+        return results  # the common case: already plain Python scalars
     out = {}
     for k, v in results.items():
         if hasattr(v, "item") and getattr(v, "ndim", 0) == 0:
-            v = v.item()
+            v = v.item()  # numpy scalar
         if not isinstance(k, str) or not isinstance(v, _SCALARS):
             raise TypeError(f"a method must return a flat dict of scalars; key {k!r} holds "
                             f"{type(v).__name__}")
@@ -583,10 +588,14 @@ def _plan(config, sims):
 
 def _execute_serial(groups):
     for g in groups:
-        cache = _prepare(g["spec"])
+        cache = _prepare(g["spec"])  # the eigendecomposition with every BLAS thread
         timings = cache.timings if isinstance(cache, GroupCache) else {}
-        for records in _iter_chunk(cache, g["datasets"], g["tasks"]):
-            yield records, (g["spec"].key, timings)
+        # The simulations' products are small (n x n by n x batch): threads cost more in
+        # synchronization than they give, badly so on a busy machine; and single-threaded
+        # here, the numerics are those of the workers.
+        with _serial_numerics():
+            for records in _iter_chunk(cache, g["datasets"], g["tasks"]):
+                yield records, (g["spec"].key, timings)
 
 
 class _SharedGroup:
