@@ -23,13 +23,13 @@ from pathlib import Path
 import numpy as np
 
 
-def make_config(n, n_eps, n_seeds):
+def make_config(n, n_eps, n_seeds, n_test=200):
     from hilbert_sd.experiments.config import parse_config
 
     raw = {
         "experiment": {"name": "bench-sweep", "seeds": n_seeds},
         "data": {"generator": "gaussian", "n_samples": n, "n_features": 5, "target": "sine",
-                 "label_noise": 0.3, "n_test": 200},
+                 "label_noise": 0.3, "n_test": n_test},
         "kernel": {"name": "rbf", "gamma": 0.2},
         "method": {"name": "self_distill",
                    "epsilon": [float(e) for e in np.geomspace(0.02, 0.3, n_eps)],
@@ -76,6 +76,8 @@ def main(argv=None):
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--eps", type=int, default=10)
     parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--n-test", type=int, default=200,
+                        help="test points (0: no test set, only training and clean errors)")
     parser.add_argument("--blas-threads", type=int, default=None,
                         help="limit BLAS threads in this process (workers always use 1); on "
                              "a busy machine 1 gives steadier timings than a contended pool")
@@ -95,10 +97,11 @@ def _main(args):
     import hilbert_sd
     from hilbert_sd import self_distill
 
-    config = make_config(args.n, args.eps, args.seeds)
+    config = make_config(args.n, args.eps, args.seeds, args.n_test)
     sims = config.simulations()
     print(f"hilbert_sd {hilbert_sd.__version__}: {len(sims)} simulations "
-          f"({args.eps} budgets x {args.seeds} seeds), n = {args.n}, "
+          f"({args.eps} budgets x {args.seeds} seeds, 6 rounds each), n = {args.n}, "
+          f"n_test = {args.n_test}, "
           f"{len({s.group for s in sims})} eigendecomposition group(s); BLAS threads here: "
           f"{args.blas_threads or 'default'}")
     # warm-up: compile the numba kernels of the engine before anything is timed

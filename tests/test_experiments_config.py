@@ -110,7 +110,6 @@ def test_file_data_keyed_by_content_not_path(tmp_path):
     """
     pkg = load_config(write(tmp_path, text.format(path="hilbert_sd:data/mobahi_toy.csv")))
     (tmp_path / "sub").mkdir()
-    src = pkg.base_dir.parent  # noqa: F841 - documents that the package path was resolved
     from hilbert_sd.experiments.config import resolve_data_path
 
     shutil.copy(resolve_data_path("hilbert_sd:data/mobahi_toy.csv", tmp_path),
@@ -167,15 +166,18 @@ ERRORS = [
     (("n_rounds = 3", "n_rounds = 3\nmix = 1.5"), "method.mix: must be in [0, 1], got 1.5"),
     (("generator = \"sine\"", "generator = \"sin\""),
      'data.generator: unknown generator "sin"; available: "sine", "gaussian"'),
-    (('name = "self_distill"', 'name = "self_distil"'), 'method.name: unknown method "self_distil"'),
+    (('name = "self_distill"', 'name = "self_distil"'),
+     'method.name: unknown method "self_distil"'),
     (("epsilon = [0.01, 0.05]", "alpha = 0.1\nepsilon = 0.1"),
      "method: give exactly one of epsilon (budget rule) and alpha"),
     (("n_samples = 20", "n_samples = 20\nseeds = 3"), "data.seeds: unknown key"),
     (("epsilon = [0.01, 0.05]", "epsilon = []"), "method.epsilon: empty array"),
-    (("epsilon = [0.01, 0.05]", "epsilon = [0.01, 0.01]"), "method.epsilon: grid axis has repeated"),
+    (("epsilon = [0.01, 0.05]", "epsilon = [0.01, 0.01]"),
+     "method.epsilon: grid axis has repeated"),
     (('[data]\ngenerator = "sine"', '[data]\npath = "nowhere.csv"\ngenerator = "sine"'),
      "data: give exactly one of generator"),
-    (("[kernel]\nname = \"rbf\"\ngamma = 30.0", ""), 'kernel: missing table: method "self_distill"'),
+    (("[kernel]\nname = \"rbf\"\ngamma = 30.0", ""),
+     'kernel: missing table: method "self_distill"'),
     (("seeds = 3", "seeds = 3\n[[data]]"), "invalid TOML"),
 ]
 
