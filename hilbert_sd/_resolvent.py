@@ -1,9 +1,10 @@
 """Per-round resolvent solvers of the self-distillation recursion (private).
 
 Everything here works on the spectrum only: the eigenvalues ``lam`` (descending, >= 0) and the
-*energy* of the round-0 targets per eigen-direction, ``e0[k] = sum_j z0[k, j]**2``. Because
-every round applies the same diagonal filter to every output column, the whole ε-constrained
-path (ridges and filters) depends on nothing else: O(n) work per round.
+*energy* of the round-0 targets per eigen-direction, ``e0[k] = sum_j z0[k, j]**2`` (one column
+of ``e0`` per independent filter). Because every round applies the same diagonal filter to
+every output column it serves, the whole ε-constrained path depends on nothing else: O(n)
+work per round.
 
 Notation (theory.md §1-2): the filter of round t is ``A_t = lam / (lam + alpha_t)``; the
 diagonal map from the round-0 coefficients to the fit of round t is ``D_t`` (equal to
@@ -18,9 +19,13 @@ is solved in ``u = log(alpha)`` for ``log g(u) = log b`` by a Newton iteration s
 bisection inside a bracket (g is strictly increasing). Its derivative is a stable form with no
 division by an eigenvalue: ``dg/du = 2 sum_k e_k w_k**2 (1 - w_k)``.
 
-Two implementations: ``_path_numba`` (one fused compiled loop over rounds and eigenvalues, the
-default) and ``_path_numpy`` (vectorized numpy per round), kept for the benchmark that decides
-between them and as a cross-check in the tests.
+The compiled kernels return the ridges only and carry the multipliers ``c`` in linear scale
+(an underflowing ``c`` only drops energies far below the budget); the log filters
+``log D_t``, which long runs need, are then built by :func:`log_filters` with vectorized numpy.
+
+Two implementations of the ridge recursion: ``_paths_numba`` (one compiled loop over columns,
+rounds and eigenvalues, the default) and ``_paths_numpy`` (vectorized numpy per round), kept for
+the benchmark that decides between them and as a cross-check in the tests.
 """
 
 import math
@@ -28,7 +33,8 @@ import math
 import numba
 import numpy as np
 
-__all__ = ["STATUS_OK", "STATUS_COLLAPSED", "STATUS_INFEASIBLE", "COLLAPSE_RTOL", "run_path"]
+__all__ = ["STATUS_OK", "STATUS_COLLAPSED", "STATUS_INFEASIBLE", "COLLAPSE_RTOL", "run_paths",
+           "log_filters"]
 
 STATUS_OK = 0
 STATUS_COLLAPSED = 1
@@ -52,9 +58,9 @@ def _g_and_slope(lam, e, alpha):
     g = 0.0
     dg = 0.0
     for k in range(lam.shape[0]):
-        denom = alpha + lam[k]
-        w = alpha / denom
-        one_minus_w = lam[k] / denom
+        inv = 1.0 / (alpha + lam[k])
+        w = alpha * inv
+        one_minus_w = lam[k] * inv
         t = e[k] * w * w
         g += t
         dg += 2.0 * t * one_minus_w
@@ -62,8 +68,8 @@ def _g_and_slope(lam, e, alpha):
 
 
 @numba.njit(cache=True)
-def _solve_round(lam, e, budget, rank_tol, lam_pos_min):
-    """Solve g(alpha) = budget for one round.
+def _solve_round(lam, e, budget, rank_tol, lam_pos_min, lo_hint):
+    """Solve g(alpha) = budget for one round (``lo_hint``: a known lower bound, or 0).
 
     Returns (alpha, status): status 0 found, 1 collapse (zero function feasible),
     2 infeasible (the null-space energy alone exceeds the budget; alpha is then nan).
@@ -75,7 +81,7 @@ def _solve_round(lam, e, budget, rank_tol, lam_pos_min):
         total += e[k]
         if lam[k] <= rank_tol:
             floor += e[k]
-    if total <= budget * (1.0 + 1e-10):
+    if total <= budget * (1.0 + COLLAPSE_RTOL):
         return np.inf, 1
     if floor >= budget:
         return np.nan, 2
@@ -85,6 +91,8 @@ def _solve_round(lam, e, budget, rank_tol, lam_pos_min):
     lo = lam_pos_min / (r - 1.0)
     if lo <= 0.0 or not lo < hi:
         lo = hi * 1e-3
+    if lo_hint > lo and lo_hint < hi:
+        lo = lo_hint  # M3 (derived): without mixing the ridge grows every round
     g_lo, _ = _g_and_slope(lam, e, lo)
     it = 0
     while g_lo > budget and it < _MAX_EXPAND:
@@ -124,13 +132,15 @@ def _solve_round(lam, e, budget, rank_tol, lam_pos_min):
 
 
 @numba.njit(cache=True)
-def _path_numba(lam, e0, budget, mix, n_fits, fixed_alpha, rank_tol, lam_pos_min,
-                infeasible_alpha, log_c0):
-    """Run up to ``n_fits`` rounds; stop early at a collapse when ``mix == 0``.
+def _paths_numba(lam, e0, budget, mix, n_fits, fixed_alpha, rank_tol, lam_pos_min,
+                 infeasible_alpha, c0, alpha0):
+    """Ridges of up to ``n_fits`` rounds for each column of ``e0``.
 
     Parameters
     ----------
-    lam, e0 : float64 arrays (n,)
+    lam : float64 array (n,)
+    e0 : float64 array (n, k)
+        Round-0 energies, one column per independent filter.
     budget : float
         n * eps (ignored when fixed_alpha > 0).
     mix : float in [0, 1]
@@ -140,76 +150,64 @@ def _path_numba(lam, e0, budget, mix, n_fits, fixed_alpha, rank_tol, lam_pos_min
     rank_tol, lam_pos_min : float
         Numerical-zero threshold and smallest eigenvalue above it.
     infeasible_alpha : float
-        Ridge used when a round is infeasible (nan: stop and report).
-    log_c0 : float array (n,)
-        log of the target multiplier of the first round run here (zeros for a fresh path;
-        the state of the previous chunk otherwise).
+        Ridge used when a round is infeasible (nan: stop that column and report).
+    c0 : float array (n, k)
+        Target multipliers of the first round run here (ones for a fresh path).
+    alpha0 : float array (k,)
+        Ridge of the round before (0 for a fresh path): a lower bound without mixing.
 
     Returns
     -------
-    alphas : (n_done,) ridge per round (inf on collapsed rounds)
-    log_d : (n_done, n) log of the diagonal map z0 -> fit of the round
-    status : (n_done,) int8
-    log_c : (n,) log target multiplier of the round after the last one done (of the failing
-        round itself when an infeasible round stopped the run)
+    alphas : (n_fits, k) ridge per round (inf on collapsed rounds)
+    status : (n_fits, k) int8
+    c : (n, k) target multipliers of the round after the last one done (of the failing round
+        when an infeasible round stopped the column)
+    n_done : (k,) rounds done per column; a column stops early at a collapse without mixing
+        (every later round is the zero function; the rows after it read collapsed)
     """
-    n = lam.shape[0]
-    alphas = np.empty(n_fits)
-    log_d = np.empty((n_fits, n))
-    status = np.zeros(n_fits, dtype=np.int8)
-    log_c = log_c0.copy()
+    n, k = e0.shape
+    alphas = np.full((n_fits, k), np.inf)
+    status = np.full((n_fits, k), 1, dtype=np.int8)
+    c = c0.copy()
+    n_done = np.zeros(k, dtype=np.int64)
     e = np.empty(n)
-    log_lam = np.empty(n)
-    for k in range(n):
-        log_lam[k] = math.log(lam[k]) if lam[k] > 0.0 else -np.inf
-    log_mix = math.log(mix) if mix > 0.0 else -np.inf
-    log_keep = math.log1p(-mix) if mix < 1.0 else -np.inf
-    n_done = 0
-    for t in range(n_fits):
-        if fixed_alpha > 0.0:
-            alpha = fixed_alpha
-            st = 0
-        else:
-            for k in range(n):
-                e[k] = math.exp(2.0 * log_c[k]) * e0[k]
-            alpha, st = _solve_round(lam, e, budget, rank_tol, lam_pos_min)
-            if st == 2:
-                if infeasible_alpha != infeasible_alpha:  # nan: caller raises
-                    alphas[t] = np.nan
-                    status[t] = 2
-                    n_done = t + 1
-                    break
-                alpha = infeasible_alpha
-        alphas[t] = alpha
-        status[t] = st
-        n_done = t + 1
-        if st == 1:
-            for k in range(n):
-                log_d[t, k] = -np.inf
-        else:
-            log_alpha = math.log(alpha)
-            for k in range(n):
-                # log A = log lam - log(lam + alpha): no division by an eigenvalue.
-                log_d[t, k] = log_lam[k] - (log_alpha + math.log1p(lam[k] / alpha)) + log_c[k]
-        # targets of the next round: c = mix + (1 - mix) D
-        for k in range(n):
-            a = log_mix
-            b = log_keep + log_d[t, k]
-            if a == -np.inf and b == -np.inf:
-                log_c[k] = -np.inf
-            elif a >= b:
-                log_c[k] = a + math.log1p(math.exp(b - a))
+    for j in range(k):
+        prev = alpha0[j]
+        for t in range(n_fits):
+            if fixed_alpha > 0.0:
+                alpha = fixed_alpha
+                st = 0
             else:
-                log_c[k] = b + math.log1p(math.exp(a - b))
-        if st == 1 and mix == 0.0:
-            break  # the zero function stays the answer for every later round (run_path pads)
-    return alphas[:n_done], log_d[:n_done], status[:n_done], log_c
+                for i in range(n):
+                    e[i] = e0[i, j] * c[i, j] * c[i, j]
+                alpha, st = _solve_round(lam, e, budget, rank_tol, lam_pos_min,
+                                         prev if mix == 0.0 else 0.0)
+                if st == 2:
+                    if infeasible_alpha != infeasible_alpha:  # nan: caller raises
+                        alphas[t, j] = np.nan
+                        status[t, j] = 2
+                        n_done[j] = t + 1
+                        break
+                    alpha = infeasible_alpha
+            alphas[t, j] = alpha
+            status[t, j] = st
+            n_done[j] = t + 1
+            if st == 1:
+                for i in range(n):
+                    c[i, j] = mix
+                if mix == 0.0:
+                    break
+            else:
+                for i in range(n):
+                    c[i, j] = mix + (1.0 - mix) * (lam[i] / (lam[i] + alpha)) * c[i, j]
+                prev = alpha
+    return alphas, status, c, n_done
 
 
-def _solve_round_numpy(lam, e, budget, rank_tol, lam_pos_min):
+def _solve_round_numpy(lam, e, budget, rank_tol, lam_pos_min, lo_hint):
     """Vectorized-numpy twin of ``_solve_round`` (benchmark reference and cross-check)."""
     total = e.sum()
-    if total <= budget * (1.0 + 1e-10):
+    if total <= budget * (1.0 + COLLAPSE_RTOL):
         return np.inf, STATUS_COLLAPSED
     if e[lam <= rank_tol].sum() >= budget:
         return np.nan, STATUS_INFEASIBLE
@@ -225,6 +223,8 @@ def _solve_round_numpy(lam, e, budget, rank_tol, lam_pos_min):
     lo = lam_pos_min / (r - 1.0)
     if lo <= 0.0 or not lo < hi:
         lo = hi * 1e-3
+    if lo_hint > lo and lo_hint < hi:
+        lo = lo_hint
     while g_and_slope(lo)[0] > budget:
         lo *= 0.1
         if lo < 1e-300:
@@ -252,61 +252,83 @@ def _solve_round_numpy(lam, e, budget, rank_tol, lam_pos_min):
     return float(np.exp(u)), STATUS_OK
 
 
-def _path_numpy(lam, e0, budget, mix, n_fits, fixed_alpha, rank_tol, lam_pos_min,
-                infeasible_alpha, log_c0):
-    """Vectorized-numpy twin of ``_path_numba`` (same arguments and returns)."""
-    n = lam.shape[0]
-    alphas = np.empty(n_fits)
-    log_d = np.empty((n_fits, n))
-    status = np.zeros(n_fits, dtype=np.int8)
-    log_c = log_c0.copy()
-    with np.errstate(divide="ignore"):
-        log_lam = np.log(lam)
-        log_mix = np.log(mix)
-    log_keep = np.log1p(-mix) if mix < 1.0 else -np.inf
-    n_done = 0
-    for t in range(n_fits):
-        if fixed_alpha > 0.0:
-            alpha, st = fixed_alpha, STATUS_OK
-        else:
-            alpha, st = _solve_round_numpy(lam, np.exp(2.0 * log_c) * e0, budget, rank_tol,
-                                           lam_pos_min)
-            if st == STATUS_INFEASIBLE:
-                if np.isnan(infeasible_alpha):
-                    alphas[t], status[t], n_done = np.nan, st, t + 1
+def _paths_numpy(lam, e0, budget, mix, n_fits, fixed_alpha, rank_tol, lam_pos_min,
+                 infeasible_alpha, c0, alpha0):
+    """Vectorized-numpy twin of ``_paths_numba`` (same arguments and returns)."""
+    n, k = e0.shape
+    alphas = np.full((n_fits, k), np.inf)
+    status = np.full((n_fits, k), STATUS_COLLAPSED, dtype=np.int8)
+    c = c0.copy()
+    n_done = np.zeros(k, dtype=np.int64)
+    for j in range(k):
+        prev = alpha0[j]
+        for t in range(n_fits):
+            if fixed_alpha > 0.0:
+                alpha, st = fixed_alpha, STATUS_OK
+            else:
+                alpha, st = _solve_round_numpy(lam, e0[:, j] * c[:, j] ** 2, budget, rank_tol,
+                                               lam_pos_min, prev if mix == 0.0 else 0.0)
+                if st == STATUS_INFEASIBLE:
+                    if np.isnan(infeasible_alpha):
+                        alphas[t, j], status[t, j], n_done[j] = np.nan, st, t + 1
+                        break
+                    alpha = infeasible_alpha
+            alphas[t, j], status[t, j], n_done[j] = alpha, st, t + 1
+            if st == STATUS_COLLAPSED:
+                c[:, j] = mix
+                if mix == 0.0:
                     break
-                alpha = infeasible_alpha
-        alphas[t], status[t], n_done = alpha, st, t + 1
-        if st == STATUS_COLLAPSED:
-            log_d[t] = -np.inf
-        else:
-            log_d[t] = log_lam - (np.log(alpha) + np.log1p(lam / alpha)) + log_c
-        log_c = np.logaddexp(log_mix, log_keep + log_d[t])
-        if st == STATUS_COLLAPSED and mix == 0.0:
-            break  # the zero function stays the answer for every later round (run_path pads)
-    return alphas[:n_done], log_d[:n_done], status[:n_done], log_c
+            else:
+                c[:, j] = mix + (1.0 - mix) * (lam / (lam + alpha)) * c[:, j]
+                prev = alpha
+    return alphas, status, c, n_done
 
 
-def run_path(lam, e0, *, budget, mix, n_fits, fixed_alpha, rank_tol, infeasible_alpha,
-             backend="numba", log_c0=None, pad=True):
-    """Dispatch to a backend; see ``_path_numba`` for the arguments and the returns.
-
-    The backends stop at a collapse without mixing (every later round is the zero function);
-    with ``pad`` the collapsed rounds up to ``n_fits`` are filled in here.
-    """
+def run_paths(lam, e0, *, budget, mix, n_fits, fixed_alpha, rank_tol, infeasible_alpha,
+              backend="numba", c0=None, alpha0=None):
+    """Dispatch to a backend; see ``_paths_numba`` for the arguments and the returns."""
     lam = np.ascontiguousarray(lam, dtype=np.float64)
     e0 = np.ascontiguousarray(e0, dtype=np.float64)
+    if e0.ndim == 1:
+        e0 = e0[:, None]
     positive = lam[lam > rank_tol]
     lam_pos_min = float(positive[-1]) if positive.size else 0.0
-    if log_c0 is None:
-        log_c0 = np.zeros_like(lam)
-    fn = _path_numba if backend == "numba" else _path_numpy
-    alphas, log_d, status, log_c = fn(
-        lam, e0, float(budget), float(mix), int(n_fits), float(fixed_alpha), float(rank_tol),
-        lam_pos_min, float(infeasible_alpha), np.ascontiguousarray(log_c0))
-    missing = n_fits - alphas.shape[0]
-    if pad and missing > 0 and status[-1] == STATUS_COLLAPSED:
-        alphas = np.concatenate([alphas, np.full(missing, np.inf)])
-        log_d = np.concatenate([log_d, np.full((missing, lam.shape[0]), -np.inf)])
-        status = np.concatenate([status, np.full(missing, STATUS_COLLAPSED, dtype=np.int8)])
-    return alphas, log_d, status, log_c
+    c0 = np.ones_like(e0) if c0 is None else np.ascontiguousarray(c0, dtype=np.float64)
+    alpha0 = np.zeros(e0.shape[1]) if alpha0 is None else np.asarray(alpha0, dtype=np.float64)
+    fn = _paths_numba if backend == "numba" else _paths_numpy
+    return fn(lam, e0, float(budget), float(mix), int(n_fits), float(fixed_alpha),
+              float(rank_tol), lam_pos_min, float(infeasible_alpha), c0, alpha0)
+
+
+def log_filters(lam, alphas, mix, log_c0=None):
+    """log D_t for every round and column from the ridges (vectorized numpy).
+
+    Parameters
+    ----------
+    lam : ndarray of shape (n,)
+    alphas : ndarray of shape (R, k)
+        Ridges (inf on collapsed rounds).
+    mix : float
+    log_c0 : ndarray of shape (n, k), optional
+        log target multipliers of the first round (0 for a fresh path).
+
+    Returns
+    -------
+    ndarray of shape (R, n, k)
+        ``log D_t = log A_t + log c_t``, ``-inf`` where the weight is exactly 0.
+    """
+    R, k = alphas.shape
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_lam = np.log(lam)[None, :, None]
+        log_a = log_lam - np.log(lam[None, :, None] + alphas[:, None, :])  # (R, n, k)
+    log_a[np.broadcast_to(np.isinf(alphas)[:, None, :], log_a.shape)] = -np.inf
+    log_c = np.zeros((lam.shape[0], k)) if log_c0 is None else log_c0
+    if mix == 0.0:
+        return np.cumsum(log_a, axis=0) + log_c
+    with np.errstate(divide="ignore"):
+        log_mix, log_keep = np.log(mix), np.log1p(-mix)
+    out = np.empty_like(log_a)
+    for t in range(R):
+        out[t] = log_a[t] + log_c
+        log_c = np.logaddexp(log_mix, log_keep + out[t])
+    return out

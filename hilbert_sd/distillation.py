@@ -360,25 +360,15 @@ def self_distill(K, y, *, epsilon=None, alpha=None, n_rounds=None, mix=0.0,
     z0 = spectrum.project(Y)  # (n, m): the one O(n²) projection
     lam = spectrum.eigenvalues
 
+    # One filter for joint targets (the path depends on the summed energies only), one per
+    # column for independent ones.
+    energies = z0**2
     if multioutput == "joint" or Y.shape[1] == 1:
-        columns = [z0]  # one filter: the path depends on the summed energies only
-    else:
-        columns = [z0[:, [j]] for j in range(Y.shape[1])]
-    results = [
-        _run_columns(lam, np.sum(zc**2, axis=1), spectrum, epsilon=epsilon, alpha=alpha,
-                     mix=mix, n_rounds=n_rounds, max_rounds=max_rounds,
-                     on_infeasible=on_infeasible, backend=backend)
-        for zc in columns
-    ]
-    R = max(r[0].shape[0] for r in results)
-    ridges = np.full((R, len(results)), np.inf)
-    log_d = np.full((R, n, len(results)), -np.inf)
-    status = np.full((R, len(results)), _resolvent.STATUS_COLLAPSED, dtype=np.int8)
-    for j, (a, ld, st) in enumerate(results):
-        # independent columns that collapsed earlier stay collapsed (mix = 0 here)
-        ridges[: a.shape[0], j] = a
-        log_d[: a.shape[0], :, j] = ld
-        status[: a.shape[0], j] = st
+        energies = energies.sum(axis=1, keepdims=True)
+    ridges, status = _run_ridges(lam, energies, spectrum, epsilon=epsilon, alpha=alpha, mix=mix,
+                                 n_rounds=n_rounds, max_rounds=max_rounds,
+                                 on_infeasible=on_infeasible, backend=backend)
+    log_d = _resolvent.log_filters(lam, ridges, mix)
     path = DistillationPath(spectrum, z0, ridges, log_d, status, epsilon=epsilon, alpha=alpha,
                             mix=mix, multioutput=multioutput, y_ndim=y_ndim)
     if path.infeasible_rounds:
@@ -401,10 +391,10 @@ def _floor(lam, rank_tol, z0, path):
     return float(e[lam <= rank_tol].sum() / lam.shape[0])
 
 
-def _run_columns(lam, e0, spectrum, *, epsilon, alpha, mix, n_rounds, max_rounds,
-                 on_infeasible, backend):
-    """Run the recursion for one filter (one column, or all columns jointly)."""
-    n = lam.shape[0]
+def _run_ridges(lam, e0, spectrum, *, epsilon, alpha, mix, n_rounds, max_rounds,
+                on_infeasible, backend):
+    """Ridges and statuses (R, k) of the recursion for the k columns of energies ``e0``."""
+    n, k = e0.shape
     budget = n * epsilon if epsilon is not None else 0.0
     fixed = alpha if alpha is not None else -1.0
     rank_tol = spectrum.rank_tolerance
@@ -413,43 +403,44 @@ def _run_columns(lam, e0, spectrum, *, epsilon, alpha, mix, n_rounds, max_rounds
         total = n_rounds + 1
     else:
         # M6 (derived): the collapse round is at most ceil(r0^2 - 1).
-        r0_sq = e0.sum() / budget
+        r0_sq = float(e0.sum(axis=0).max()) / budget
         total = min(int(math.ceil(max(r0_sq - 1.0, 0.0))) + 2, max_rounds)
-    chunks_a, chunks_d, chunks_s = [], [], []
-    log_c = np.zeros(n)
+    chunks_a, chunks_s = [], []
+    c = np.ones_like(e0)
+    alpha0 = np.zeros(k)
     done = 0
     while done < total:
-        size = min(_CHUNK, total - done) if n_rounds is None else total
-        a, ld, st, next_log_c = _resolvent.run_path(
+        size = total if n_rounds is not None else min(_CHUNK, total - done)
+        a, st, c, n_done = _resolvent.run_paths(
             lam, e0, budget=budget, mix=mix, n_fits=size, fixed_alpha=fixed,
             rank_tol=rank_tol, infeasible_alpha=infeasible_alpha, backend=backend,
-            log_c0=log_c, pad=n_rounds is not None)
-        chunks_a.append(a)
-        chunks_d.append(ld)
-        chunks_s.append(st)
-        done += a.shape[0]
-        if st.size and st[-1] == _resolvent.STATUS_INFEASIBLE and np.isnan(a[-1]):
-            e = np.exp(2.0 * next_log_c) * e0
+            c0=c, alpha0=alpha0)
+        stopped = np.isnan(a).any(axis=0)
+        if stopped.any():
+            j = int(np.argmax(stopped))
+            e = e0[:, j] * c[:, j] ** 2
             floor = float(e[lam <= rank_tol].sum() / n)
             raise InfeasibleBudgetError(
                 f"epsilon={epsilon:g} is below the floor {floor:.6g} that the kernel can reach in "
-                f"round {done - 1} (the targets' energy in the numerical null space of K, "
-                f"eigenvalues <= {rank_tol:.3g}); allowed: epsilon > {floor:.6g}, or "
-                "on_infeasible='warn' to fit with the smallest admissible ridge"
+                f"round {done + int(n_done[j]) - 1} (the targets' energy in the numerical null "
+                f"space of K, eigenvalues <= {rank_tol:.3g}); allowed: epsilon > {floor:.6g}, "
+                "or on_infeasible='warn' to fit with the smallest admissible ridge"
             )
-        log_c = next_log_c
-        if n_rounds is not None or (st == _resolvent.STATUS_COLLAPSED).any():
+        chunks_a.append(a)
+        chunks_s.append(st)
+        done += size
+        if n_rounds is not None or (st == _resolvent.STATUS_COLLAPSED).any(axis=0).all():
             break
+        alpha0 = a[-1]
     alphas = np.concatenate(chunks_a)
-    log_d = np.concatenate(chunks_d)
     status = np.concatenate(chunks_s)
     if n_rounds is None:
-        collapsed = np.nonzero(status == _resolvent.STATUS_COLLAPSED)[0]
-        if collapsed.size:
-            end = collapsed[0] + 1
-            alphas, log_d, status = alphas[:end], log_d[:end], status[:end]
+        collapsed = status == _resolvent.STATUS_COLLAPSED
+        if collapsed.any(axis=0).all():
+            end = int(np.argmax(collapsed, axis=0).max()) + 1
+            alphas, status = alphas[:end], status[:end]
         else:
             warnings.warn(
                 f"no collapse within max_rounds={max_rounds}; returning rounds 0..{done - 1}",
                 NumericalWarning, stacklevel=3)
-    return alphas, log_d, status
+    return alphas, status
