@@ -40,8 +40,7 @@ _TWO_PI = 2.0 * math.pi
 # slices per thread: small enough slices let a thread that shares its core with another
 # process hand work over to the others
 _SLICES_PER_THREAD = 8
-
-
+# side of the square tiles of mirror_lower
 _TILE = 32
 
 
@@ -50,12 +49,18 @@ def n_row_pairs(n):
     return (n + 1) // 2
 
 
+def mirror(G):
+    """Copy the strict lower triangle of the square ``G`` onto its upper one, in place, on the
+    thread pool."""
+    n_tiles = (G.shape[0] + _TILE - 1) // _TILE
+    run_in_threads(mirror_lower, (G,), (n_tiles + 1) // 2)
+
+
 def fill_symmetric(kernel, args, n):
     """Run the ``*_lower`` ``kernel(*args, start, stop)`` on an ``n x n`` matrix, the first of
     ``args``, then mirror its lower triangle onto the upper one, both on the thread pool."""
     run_in_threads(kernel, args, n_row_pairs(n))
-    n_tiles = (n + _TILE - 1) // _TILE
-    run_in_threads(mirror_lower, (args[0],), (n_tiles + 1) // 2)
+    mirror(args[0])
 
 
 _POOL = None
