@@ -425,3 +425,27 @@ register_named_experiment(
             "inputs, 50 random teachers per n, against the exact expectation E R_n",
     modules=("hilbert_sd.linear",),
 )
+
+register_named_experiment(
+    "early-stopping",
+    run="hilbert_sd.experiments.drivers:early_stopping",
+    summary="self-distillation vs early-stopped gradient flow at matched training error on the "
+            "reference data, with the bounds M2, M5-M11 checked (the tables of hilbert-sd demo)",
+    modules=("hilbert_sd.compare",),
+)
+
+register_named_experiment(
+    "noisy-labels",
+    run="hilbert_sd.experiments.drivers:noisy_labels",
+    summary="noisy labels in the NTK regime: gradient descent, oracle early stop, "
+            "self-distillation rules and oracle KRR over noise rates 0.2-0.8",
+    modules=("hilbert_sd.noisy_labels",),
+)
+
+register_named_experiment(
+    "soft-labels",
+    run="hilbert_sd.experiments.drivers:soft_labels",
+    summary="hard, soft and weighted soft labels distilled into kernel students at several "
+            "temperatures, with the Heskes bias-variance split",
+    modules=("hilbert_sd.soft_labels",),
+)
