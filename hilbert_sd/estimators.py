@@ -8,21 +8,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from hilbert_sd.distillation import self_distill
 from hilbert_sd.exceptions import CollapseWarning
-from hilbert_sd.kernels import gram
+from hilbert_sd.kernels import KERNEL_PARAMS, gram
 
 __all__ = ["SelfDistilledKernelRidge"]
-
-# which of the shared estimator parameters each named kernel takes
-_KERNEL_ARGS = {
-    "linear": (),
-    "polynomial": ("gamma", "degree", "coef0"),
-    "poly": ("gamma", "degree", "coef0"),
-    "rbf": ("gamma",),
-    "laplacian": ("gamma",),
-    "arccos": (),
-    "ntk": (),
-}
-
 
 class _KernelMixin:
     """Kernel handling shared by the estimators (``kernel``, ``gamma``, ``degree``, ``coef0``,
@@ -32,17 +20,18 @@ class _KernelMixin:
         if self.kernel == "precomputed":
             return X  # fit receives the training kernel matrix itself
         params = dict(self.kernel_params or {})
-        if not callable(self.kernel):
-            if self.kernel not in _KERNEL_ARGS:
+        kernel = "polynomial" if self.kernel == "poly" else self.kernel
+        if not callable(kernel):
+            if kernel not in KERNEL_PARAMS:
                 raise ValueError(
                     f"kernel={self.kernel!r} is not supported; allowed: "
-                    f"{sorted(_KERNEL_ARGS)}, 'precomputed' or a callable"
+                    f"{sorted(KERNEL_PARAMS)}, 'precomputed' or a callable"
                 )
-            for name in _KERNEL_ARGS[self.kernel]:
+            # the estimator's gamma / degree / coef0, for the kernels that take them
+            for name in ("gamma", "degree", "coef0"):
                 value = getattr(self, name)
-                if value is not None:
+                if name in KERNEL_PARAMS[kernel] and value is not None:
                     params.setdefault(name, value)
-        kernel = "polynomial" if self.kernel == "poly" else self.kernel
         return gram(X, Y, kernel=kernel, **params)
 
     def _validate_fit(self, X, y):
