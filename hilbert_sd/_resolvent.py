@@ -318,10 +318,10 @@ def log_filters(lam, alphas, mix, log_c0=None):
         ``log D_t = log A_t + log c_t``, ``-inf`` where the weight is exactly 0.
     """
     R, k = alphas.shape
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore"):
         log_lam = np.log(lam)[None, :, None]
-        log_a = log_lam - np.log(lam[None, :, None] + alphas[:, None, :])  # (R, n, k)
-    log_a[np.broadcast_to(np.isinf(alphas)[:, None, :], log_a.shape)] = -np.inf
+    # alpha = inf (collapsed round) gives log A = -inf: the zero function, no special case
+    log_a = log_lam - np.log(lam[None, :, None] + alphas[:, None, :])  # (R, n, k)
     log_c = np.zeros((lam.shape[0], k)) if log_c0 is None else log_c0
     if mix == 0.0:
         return np.cumsum(log_a, axis=0) + log_c

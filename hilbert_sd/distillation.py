@@ -62,6 +62,7 @@ class DistillationPath:
         self._z0 = z0  # (n, m)
         self._ridges = ridges  # (R, k) with k = 1 or m
         self._log_d = log_d  # (R, n, k)
+        self._d = None  # exp(log_d), on first use
         self._status = status  # (R, k)
         self.epsilon = epsilon
         self.alpha = alpha
@@ -100,7 +101,13 @@ class DistillationPath:
 
     @property
     def basis_weights(self):
-        return np.exp(self.log_basis_weights)
+        return self._out(self._weights(), "filter").copy()
+
+    def _weights(self):
+        """exp(log D), computed once (callers must not write to it)."""
+        if self._d is None:
+            self._d = np.exp(self._log_d)
+        return self._d
 
     @property
     def collapse_round(self):
@@ -127,7 +134,7 @@ class DistillationPath:
 
     def _multipliers(self):
         """(R + 1, n, k) target multipliers c_t (c_0 = 1, c_t = mix + (1 - mix) D_{t-1})."""
-        d = np.exp(self._log_d)
+        d = self._weights()
         c = np.empty((d.shape[0] + 1,) + d.shape[1:])
         c[0] = 1.0
         c[1:] = self.mix + (1.0 - self.mix) * d
@@ -153,7 +160,7 @@ class DistillationPath:
         ndarray of shape (n,) or (n, m)
         """
         t = self.n_rounds if t is None else self._round(t)
-        coef = np.exp(self._log_d[t]) * self._z0
+        coef = self._weights()[t] * self._z0
         return self._out(self.spectrum.eigenvectors @ coef, "data")
 
     def dual_coef(self, t=None):
@@ -228,7 +235,7 @@ class DistillationPath:
         ndarray of shape (R,) (joint / single output) or (R, m) (independent)
         """
         c = self._multipliers()[:-1]
-        resid = (c - np.exp(self._log_d)) ** 2 * self._z0**2  # (R, n, m) by Parseval
+        resid = (c - self._weights()) ** 2 * self._z0**2  # (R, n, m) by Parseval
         per_col = resid.sum(axis=1) / self.n_samples
         if self.multioutput == "joint" or self._y_ndim == 1:
             return per_col.sum(axis=1)

@@ -5,7 +5,8 @@ budgets ε, gradient-flow times) is a diagonal filter on this basis, so the deco
 computed once and shared.
 """
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
 
 import warnings
 
@@ -52,6 +53,7 @@ class Spectrum:
     n_clipped: int = 0
     most_negative: float = 0.0
     rank_tolerance: float = 0.0
+    _projections: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def n(self):
@@ -74,8 +76,22 @@ class Spectrum:
         return int(np.count_nonzero(self.eigenvalues > self.rank_tolerance))
 
     def project(self, v):
-        """Eigen-coefficients ``Uᵀ v`` of a vector (n,) or matrix (n, m)."""
-        return self.eigenvectors.T @ v
+        """Eigen-coefficients ``Uᵀ v`` of a vector (n,) or matrix (n, m).
+
+        The last few projections are remembered by a digest of ``v``'s bytes: sweeps project
+        the same labels under many budgets, and hashing costs O(n m) against the O(n² m)
+        product. The returned array is read-only.
+        """
+        v = np.ascontiguousarray(v, dtype=np.float64)
+        key = (v.shape, hashlib.blake2b(v.view(np.uint8), digest_size=16).digest())
+        z = self._projections.get(key)
+        if z is None:
+            z = self.eigenvectors.T @ v
+            z.flags.writeable = False
+            if len(self._projections) >= 4:
+                self._projections.pop(next(iter(self._projections)))
+            self._projections[key] = z
+        return z
 
     def __repr__(self):
         lam = self.eigenvalues
