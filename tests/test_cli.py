@@ -48,11 +48,16 @@ def test_demo_writes_results_that_match_the_library(tmp_path):
     x, y = load_reference_data()
     K = np.exp(-80.0 * (x - x.T) ** 2)
     targets = y
-    for row in [r for r in rows if float(r["epsilon"]) == 0.005 and r["collapsed"] == "False"]:
+    live = [r for r in rows if float(r["epsilon"]) == 0.005 and r["collapsed"] == "False"]
+    T = next(s["collapse_round"] for s in summary if s["epsilon"] == 0.005)
+    assert len(live) == T > 1  # every round before the collapse is in the CSV
+    for row in live:
         fit = K @ np.linalg.solve(K + float(row["alpha"]) * np.eye(11), targets)
         assert np.isclose(np.mean((fit - targets) ** 2), 0.005, rtol=1e-8)
         assert np.isclose(np.mean((fit - y) ** 2), float(row["label_mse"]), rtol=1e-8)
         targets = fit
+    # the first collapsed round: the targets fit inside the budget (independent check of T)
+    assert np.sum(targets**2) <= 11 * 0.005
 
 
 def test_reference_small_budget_improves_after_round_zero():

@@ -44,12 +44,12 @@ def test_gradient_flow_against_matrix_exponentials(tmp_path):
             u = y - E[:n, :n] @ y                     # (I - e^{-ηtK/n}) y
             a = (eta / n) * (E[:n, n:] @ y)           # dual coefficients of f_t
             assert res[f"time[{i}]"] == t
-            assert res[f"train_mse[{i}]"] == pytest.approx(np.mean((u - y) ** 2), rel=1e-7,
+            assert res[f"train_mse[{i}]"] == pytest.approx(np.mean((u - y) ** 2), rel=1e-10,
                                                            abs=1e-14)
             assert res[f"clean_mse[{i}]"] == pytest.approx(np.mean((u - data.y) ** 2),
-                                                           rel=1e-7)
+                                                           rel=1e-10)
             tests.append(np.mean((K_test @ a - data.y_test) ** 2))
-            assert res[f"test_mse[{i}]"] == pytest.approx(tests[-1], rel=1e-7)
+            assert res[f"test_mse[{i}]"] == pytest.approx(tests[-1], rel=1e-10)
         assert res["best_index"] == int(np.argmin(tests))
         assert res["best_time"] == times[res["best_index"]]
 

@@ -56,10 +56,13 @@ def test_reference_self_distillation(tmp_path, capsys):
             norms.append(np.sum(targets ** 2))
             model = KernelRidge(alpha=res[f"alpha[{t}]"], kernel="precomputed").fit(K, targets)
             tests.append(np.mean((model.predict(K_test) - truth) ** 2))
-            targets = model.predict(K)
+            fit = model.predict(K)
+            # M1: the stored ridge puts the training error exactly on the budget
+            assert np.mean((fit - targets) ** 2) == pytest.approx(eps, rel=1e-9)
+            targets = fit
         assert all(s > len(y) * eps for s in norms)
         assert np.sum(targets ** 2) <= len(y) * eps * (1 + 1e-9)
-        np.testing.assert_allclose([res[f"test_mse[{t}]"] for t in range(T)], tests, rtol=1e-7)
+        np.testing.assert_allclose([res[f"test_mse[{t}]"] for t in range(T)], tests, rtol=1e-9)
         alphas = [res[f"alpha[{t}]"] for t in range(T)]
         assert np.all(np.diff(alphas) > 0)  # M3: the ridge grows every round
     # [paper] qualitative behaviour: for small eps the test error first falls, then rises
