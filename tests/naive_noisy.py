@@ -54,9 +54,23 @@ def iterate(H, Y, n_steps, *, eta, rule="gd", a=0.0, ema_form="sequential", anch
 
     ``a`` is a float, a sequence indexed by step, or "accuracy". For the anchored rule the
     data-dependent parts (hard labels, accuracy weight, schedule value of the hard rule) are
-    recomputed at steps that are multiples of ``refresh`` and held in between; the soft
-    identity part is refreshed every step.
+    recomputed at the refresh steps and held in between; the soft identity part is refreshed
+    every step. ``refresh`` is an int E (steps that are multiples of E) or a set/list/tuple of
+    the refresh steps themselves (it must contain 0, where the held parts are first set).
     """
+    if isinstance(refresh, (set, frozenset, list, tuple)):
+        refresh = {int(s) for s in refresh}
+        if 0 not in refresh:
+            raise ValueError("a refresh grid must contain step 0")
+        grid = refresh
+
+        def is_refresh(t):
+            return t in grid
+    else:
+        period = refresh
+
+        def is_refresh(t):
+            return t % period == 0
     record = set(range(n_steps + 1)) if record is None else set(record)
     Y = np.asarray(Y, dtype=float)
     labels = np.sign(Y).astype(int) if Y.ndim == 1 else np.argmax(Y, axis=1)
@@ -75,7 +89,7 @@ def iterate(H, Y, n_steps, *, eta, rule="gd", a=0.0, ema_form="sequential", anch
         elif rule == "ema":
             y_t = y_ema
         else:
-            if t % refresh == 0:
+            if is_refresh(t):
                 acc = float(np.mean(predicted(u) == labels))
                 if isinstance(a, str):
                     a_held = acc

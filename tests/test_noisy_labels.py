@@ -185,9 +185,13 @@ def test_soft_anchored_accuracy_is_gd_with_scaled_step():
     eta = 1.0 / _lmax(H)
     times = list(range(0, 61, 5))
     path = train(H, Y, times, rule="anchored", a="accuracy", learning_rate=eta)
-    a_t = path.refresh_log["a"]  # the accuracy weight of every step (refresh=1)
-    assert a_t.shape == (60,) and a_t[0] == 0.0 and a_t[-1] > 0.5
-    anchored = naive.iterate(H, Y, 60, eta=eta, rule="anchored", a="accuracy", record=times)
+    anchored = naive.iterate(H, Y, 60, eta=eta, rule="anchored", a="accuracy",
+                             record=range(61))
+    # The accuracy weight of every step (refresh=1), computed from the naive iteration.
+    labels = np.argmax(Y, axis=1)
+    a_t = np.array([np.mean(naive.predicted(anchored[t][0]) == labels) for t in range(60)])
+    assert a_t[0] == 0.0 and a_t[-1] > 0.5
+    np.testing.assert_array_equal(path.refresh_log["a"], a_t)
     gd = naive.iterate_gd_schedule(H, Y, 60, eta=eta, b=1 - a_t, record=times)
     for t in times:
         np.testing.assert_allclose(anchored[t][0], gd[t][0], rtol=0, atol=1e-12)
@@ -219,10 +223,23 @@ def test_explicit_rule_on_a_refresh_grid():
     times = [0, 3, 8, 20, 50]
     path = train(H, Y, times, rule="anchored", a="accuracy", anchor="soft", refresh=grid,
                  learning_rate=eta)
-    # Reference: literal per-step GD whose step multiplier is held between the grid points.
-    a_t = path.refresh_log["a"]
-    b = np.concatenate([np.full(e - s, 1 - a) for s, e, a in
-                        zip(grid, grid[1:] + [50], a_t)])
+    # Reference: the literal iteration computes the accuracy weight itself (naive argmax
+    # against the noisy labels) at the grid steps and holds it in between; nothing is taken
+    # from the library's path.
+    ref = naive.iterate(H, Y, 50, eta=eta, rule="anchored", a="accuracy", refresh=set(grid),
+                        record=range(51))
+    _compare_to_naive(path, ref, K_test, times, atol=1e-12)
+    labels = np.argmax(Y, axis=1)
+    acc = np.array([np.mean(naive.predicted(ref[t][0]) == labels) for t in grid])
+    np.testing.assert_array_equal(path.refresh_log["steps"], grid)
+    np.testing.assert_array_equal(path.refresh_log["accuracy"], acc)
+    np.testing.assert_array_equal(path.refresh_log["a"], acc)
+    # The held weight matters: it is not constant over the grid, so a wrong accuracy would
+    # change the path.
+    assert acc[0] == 0.0 and acc[-1] > acc[1]
+    # Second, also independent, reference: soft anchored = GD with step η(1 − a) held between
+    # the grid points (theory.md §5), with the weights from the naive accuracy above.
+    b = np.concatenate([np.full(e - s, 1 - a) for s, e, a in zip(grid, grid[1:] + [50], acc)])
     gd = naive.iterate_gd_schedule(H, Y, 50, eta=eta, b=b, record=times)
     _compare_to_naive(path, gd, K_test, times, atol=1e-12)
 
