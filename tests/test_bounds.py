@@ -8,6 +8,7 @@ compared with direct computations (dual coefficients, explicit matrices, scikit-
 
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -66,36 +67,91 @@ def _pairs(lam):
     return k[strict], j[strict]
 
 
+def _reference_bounds(lam, y_norms, n, eps):
+    """The right-hand sides of M2, M5 and M6 from the formulas of theory.md §2, in plain numpy.
+
+    ``y_norms[t]`` is ‖y_t‖ (index 0: the labels). Nothing here calls hilbert_sd.
+    """
+    lam = np.asarray(lam, dtype=float)
+    lam_max, lam_min = float(np.max(lam)), float(np.min(lam))
+    assert lam_min > 0  # every spectrum used with these references is positive definite
+    s = math.sqrt(n * eps)
+    r = np.asarray(y_norms, dtype=float) / s
+    r0 = float(r[0])
+    kappa = lam_max / lam_min
+    return {
+        "r": r,
+        "r0": r0,
+        "kappa": kappa,
+        "m2_lower": lam_min / (r - 1.0),
+        "m2_upper": lam_max / (r - 1.0),
+        "m5": (r0 - 1.0) / kappa,
+        "m6_lower": r0 - 1.0,
+        "m6_upper": math.ceil(r0 * r0 - 1.0),
+        "m6_upper_kappa": kappa * (r0 - 1.0) + 1.0,
+    }
+
+
+def _reference_log_sparsification(lam, r0, t, k, j):
+    """log of the M7 lower and M8 upper bounds on B_{t-1}[k]/B_{t-1}[j], from theory.md §2.
+
+    M7: t (log(r0 - 1 + lam_min/lam_j) - log(r0 - 1 + lam_min/lam_k)); M8: t (log lam_k -
+    log lam_j). Also returns the scale of the logs, for a round-off tolerance on the difference.
+    """
+    lam_min = float(np.min(lam))
+    a_j = np.log(r0 - 1.0 + lam_min / lam[j])
+    a_k = np.log(r0 - 1.0 + lam_min / lam[k])
+    lower = t * (a_j - a_k)
+    upper = t * (np.log(lam[k]) - np.log(lam[j]))
+    scale = t * (np.abs(a_j) + np.abs(a_k) + np.abs(np.log(lam[k])) + np.abs(np.log(lam[j])))
+    return lower, upper, scale
+
+
 def _check_m2_m8(spec, y, eps, path):
     lam = spec.eigenvalues
     n = lam.size
     T = path.collapse_round
     assert T is not None
     norms = np.sqrt(np.sum(path.coefficients**2, axis=1))
+    y_norm = float(np.linalg.norm(y))
+    assert norms[0] == pytest.approx(y_norm, rel=1e-12)
+    ref = _reference_bounds(lam, np.r_[y_norm, norms[1:T + 1]], n, eps)
     alphas = path.alphas
     assert alphas.shape == (T,)
-    # M2 on every non-collapsed round
+    # M2 on every non-collapsed round: the library's bracket is the formula, and the
+    # simulated ridges lie inside the formula's bracket
     if T:
-        lo, hi = B.ridge_bounds(lam, norms[:T], n, eps)
-        assert np.all(alphas >= lo * (1 - RTOL))
-        assert np.all(alphas <= hi * (1 + RTOL))
-    # M5, M6
-    y_norm = float(np.linalg.norm(y))
-    assert T >= B.rounds_lower_bound_kappa(lam, y_norm, n, eps) - RTOL
+        lo, hi = B.ridge_bounds(lam, np.r_[y_norm, norms[1:T]], n, eps)
+        np.testing.assert_allclose(lo, ref["m2_lower"][:T], rtol=1e-13, atol=0)
+        np.testing.assert_allclose(hi, ref["m2_upper"][:T], rtol=1e-13, atol=0)
+        assert np.all(alphas >= ref["m2_lower"][:T] * (1 - RTOL))
+        assert np.all(alphas <= ref["m2_upper"][:T] * (1 + RTOL))
+    # M5, M6: library == formula, and the simulated collapse round satisfies the formula
+    assert B.rounds_lower_bound_kappa(lam, y_norm, n, eps) == pytest.approx(ref["m5"], rel=1e-13)
     b6 = B.collapse_round_bounds(lam, y_norm, n, eps)
-    assert b6.lower - RTOL * max(1.0, b6.lower) <= T <= b6.upper
-    assert T < b6.upper_kappa
+    assert b6.lower == pytest.approx(ref["m6_lower"], rel=1e-13)
+    assert b6.upper == ref["m6_upper"]
+    assert b6.upper_kappa == pytest.approx(ref["m6_upper_kappa"], rel=1e-13)
+    assert T >= ref["m5"] * (1 - RTOL)
+    assert ref["m6_lower"] * (1 - RTOL) <= T <= ref["m6_upper"]
+    assert T < ref["m6_upper_kappa"]
     # M7, M8 on every pair of distinct eigenvalues and every number of factors 1..T
     k, j = _pairs(lam)
     if T and k.size:
         t = np.arange(1, T + 1)[:, None]
         lw = path.log_basis_weights[:T]
         log_ratio = lw[:, k] - lw[:, j]  # (T, pairs): log B_{t-1}[k] / B_{t-1}[j]
+        lower_ref, upper_ref, scale = _reference_log_sparsification(lam, ref["r0"], t, k, j)
         lower = B.sparsification_lower_bound(lam, y_norm, n, eps, t, k, j, log=True)
         upper = B.sparsification_upper_bound(lam, t, k, j, log=True)
+        # the reference is a difference of two logs, each with an absolute round-off of a few
+        # ulps of 1 and of its value: that (times t) is the only slack besides rtol 1e-12
+        atol = 1e-14 * (scale + t)
+        assert np.all(np.abs(lower - lower_ref) <= 1e-12 * np.abs(lower_ref) + atol)
+        np.testing.assert_allclose(upper, upper_ref, rtol=1e-13, atol=0)
         tol = RTOL * np.maximum(1.0, np.abs(log_ratio))
-        assert np.all(log_ratio >= lower - tol)
-        assert np.all(log_ratio <= upper + tol)
+        assert np.all(log_ratio >= lower_ref - tol)
+        assert np.all(log_ratio <= upper_ref + tol)
     return T
 
 
@@ -106,12 +162,55 @@ def test_bounds_m2_to_m8_hold_on_500_random_instances(random_paths):
     assert max(collapse_rounds) >= 20 and np.median(collapse_rounds) >= 3
 
 
+def _path_norms(path):
+    c2 = path.coefficients**2
+    return np.sqrt(c2.reshape(c2.shape[0], -1).sum(axis=1))  # ‖y_t‖ (Frobenius), t = 0..R
+
+
+def _check_records_against_formulas(records, path):
+    """Every M2/M5/M6 (and extreme-pair M7/M8) record's bound is the theory.md formula."""
+    lam = path.eigenvalues
+    n, eps, T = path.n_samples, path.epsilon, path.collapse_round
+    norms = _path_norms(path)
+    ref = _reference_bounds(lam, norms, n, eps)
+    seen = set()
+    for rec in records:
+        key, t = rec["id"], rec["round"]
+        if key == "M2":
+            want = ref["m2_lower"][t] if rec["relation"] == ">=" else ref["m2_upper"][t]
+            assert rec["simulated"] == path.ridges[t]
+        elif key == "M5":
+            want = ref["m5"]
+            assert rec["simulated"] == T
+        elif key == "M6":
+            want = {">=": ref["m6_lower"], "<=": ref["m6_upper"],
+                    "<": ref["m6_upper_kappa"]}[rec["relation"]]
+            assert rec["simulated"] == T
+        elif key in ("M7", "M8"):
+            pos = np.nonzero(lam > path.spectrum.rank_tolerance)[0]
+            lower, upper, _ = _reference_log_sparsification(lam, ref["r0"], t + 1, 0, pos[-1])
+            lw = path.log_basis_weights[t]
+            with np.errstate(over="ignore"):  # the table reports ratios past the float range as inf
+                want = float(np.exp(lower if key == "M7" else upper))
+                sim = float(np.exp(lw[0] - lw[pos[-1]]))
+            assert rec["simulated"] == pytest.approx(sim, rel=1e-12)
+        else:
+            continue
+        seen.add(key)
+        assert rec["bound"] == pytest.approx(want, rel=1e-12), rec
+    return seen
+
+
 def test_check_bounds_table_agrees_on_random_instances(random_paths):
     for spec, y, eps, path in random_paths[:150]:
         records = B.check_bounds(path)
         assert all(r["holds"] for r in records), [r for r in records if not r["holds"]][:3]
         ids = {r["id"] for r in records}
         assert {"M5", "M6"} <= ids
+        seen = _check_records_against_formulas(records, path)
+        assert {"M5", "M6"} <= seen
+        if path.collapse_round:
+            assert "M2" in seen
 
 
 @pytest.mark.parametrize("eps", [0.003, 0.01, 0.03, 0.05, 0.1, 0.3])
@@ -123,6 +222,7 @@ def test_bounds_hold_on_reference_data(eps):
     records = B.check_bounds(path)
     assert all(r["holds"] for r in records)
     assert not any(r["vacuous"] for r in records)  # kappa ~ 10 here: nothing is vacuous
+    assert {"M2", "M5", "M6", "M7", "M8"} <= _check_records_against_formulas(records, path)
 
 
 def test_multioutput_joint_paths_satisfy_the_bounds():
@@ -132,6 +232,108 @@ def test_multioutput_joint_paths_satisfy_the_bounds():
     path = self_distill(K, Y, epsilon=0.05)
     records = B.check_bounds(path)
     assert records and all(r["holds"] for r in records)
+    assert {"M2", "M5", "M6"} <= _check_records_against_formulas(records, path)
+
+
+# ---- check_bounds must say "False" when a statement is violated ------------------------------
+
+_PATH_FIELDS = ("epsilon", "mix", "multioutput", "ridges", "infeasible_rounds", "eigenvalues",
+                "n_samples", "spectrum", "coefficients", "log_basis_weights", "collapse_round")
+
+
+def _tampered(path, **changes):
+    """A stand-in for ``path`` with the attributes check_bounds reads, some of them changed."""
+    fields = {f: getattr(path, f) for f in _PATH_FIELDS}
+    for f in ("ridges", "coefficients", "log_basis_weights"):
+        fields[f] = np.array(fields[f], copy=True)
+    fields.update(changes)
+    return SimpleNamespace(**fields)
+
+
+def _holds(records, key, relation=None, rnd="any"):
+    sel = [r["holds"] for r in records if r["id"] == key
+           and (relation is None or r["relation"] == relation)
+           and (rnd == "any" or r["round"] == rnd)]
+    assert sel, (key, relation, rnd)
+    return sel
+
+
+@pytest.fixture(scope="module")
+def toy_path():
+    x, K, y = _toy()
+    # eps = 0.003: r_0 = 13.8, kappa = 9.6, T = 14, so r_0 - 1 > kappa (M5 is not trivial)
+    path = self_distill(K, y, epsilon=0.003)
+    assert all(r["holds"] for r in B.check_bounds(path))
+    return path
+
+
+def test_check_bounds_flags_a_ridge_outside_the_m2_bracket(toy_path):
+    ref = _reference_bounds(toy_path.eigenvalues, _path_norms(toy_path), toy_path.n_samples,
+                            toy_path.epsilon)
+    ridges = toy_path.ridges.copy()
+    ridges[2] = ref["m2_upper"][2] * 1.01
+    recs = B.check_bounds(_tampered(toy_path, ridges=ridges))
+    assert _holds(recs, "M2", "<=", 2) == [False]
+    assert _holds(recs, "M2", ">=", 2) == [True]
+    ridges[2] = ref["m2_lower"][2] * 0.99
+    recs = B.check_bounds(_tampered(toy_path, ridges=ridges))
+    assert _holds(recs, "M2", ">=", 2) == [False]
+    assert _holds(recs, "M2", "<=", 2) == [True]
+    assert all(_holds(recs, "M2", rnd=1))
+
+
+def test_check_bounds_flags_collapse_rounds_outside_m5_m6(toy_path, monkeypatch):
+    # a path that claims to collapse at round 1: T = 1 < (r_0 - 1)/kappa = 1.33 < r_0 - 1
+    recs = B.check_bounds(_tampered(toy_path, collapse_round=1))
+    assert _holds(recs, "M5") == [False]
+    assert _holds(recs, "M6", ">=") == [False]
+    assert _holds(recs, "M6", "<=") == [True] and _holds(recs, "M6", "<") == [True]
+    # no consistent path has T above M6's upper bounds, so make the bounds too tight instead:
+    # T = 14 against upper bounds 13 and 13.5 (strict; "holds" allows rtol of slack, so a
+    # bound equal to T would pass)
+    T = toy_path.collapse_round
+    monkeypatch.setattr(B, "collapse_round_bounds",
+                        lambda *a: B.CollapseRoundBounds(T - 1.0, T - 1, T - 0.5))
+    monkeypatch.setattr(B, "rounds_lower_bound_kappa", lambda *a: T + 0.5)
+    recs = B.check_bounds(toy_path)
+    assert _holds(recs, "M6", "<=") == [False] and _holds(recs, "M6", "<") == [False]
+    assert _holds(recs, "M6", ">=") == [True] and _holds(recs, "M5") == [False]
+
+
+def test_check_bounds_flags_violated_sparsification_m7_m8(toy_path):
+    lw = toy_path.log_basis_weights.copy()
+    lw[3, -1] = lw[3, 0]  # B_3[0]/B_3[n-1] = 1, below the M7 bound (> 1 since lam_min > 0)
+    recs = B.check_bounds(_tampered(toy_path, log_basis_weights=lw))
+    assert _holds(recs, "M7", rnd=3) == [False] and _holds(recs, "M8", rnd=3) == [True]
+    assert all(_holds(recs, "M7", rnd=2))
+    # a pair in the middle of the spectrum: checked too, not only the extreme pair
+    lw = toy_path.log_basis_weights.copy()
+    lw[3, 5] = lw[3, 4]
+    recs = B.check_bounds(_tampered(toy_path, log_basis_weights=lw))
+    assert _holds(recs, "M7", rnd=3) == [False]
+    lw = toy_path.log_basis_weights.copy()
+    lw[3, -1] -= 50.0  # B_3[0]/B_3[n-1] grows by e^50 > kappa^4
+    recs = B.check_bounds(_tampered(toy_path, log_basis_weights=lw))
+    assert _holds(recs, "M8", rnd=3) == [False] and _holds(recs, "M7", rnd=3) == [True]
+
+
+def test_check_bounds_flags_violated_m9_m10_m11(toy_path):
+    lw = toy_path.log_basis_weights.copy()
+    lw[4] = 0.0  # every weight 1 at round 4: 11 basis functions above tau, 8 at round 3
+    recs = B.check_bounds(_tampered(toy_path, log_basis_weights=lw), tau=0.5)
+    assert _holds(recs, "M9", rnd=4) == [False] and all(_holds(recs, "M9", rnd=3))
+    coef = toy_path.coefficients.copy()
+    coef[4, 0] = 0.0  # no energy left in the top direction at round 4
+    recs = B.check_bounds(_tampered(toy_path, coefficients=coef))
+    assert _holds(recs, "M10", rnd=4) == [False] and all(_holds(recs, "M10", rnd=3))
+    coef = toy_path.coefficients.copy()
+    coef[5] = coef[0]  # y_5 = y_0: the distance to the labels falls back to 0
+    recs = B.check_bounds(_tampered(toy_path, coefficients=coef))
+    dist = [r for r in recs if r["id"] == "M11" and r["relation"] == ">="]
+    assert [r["holds"] for r in dist if r["round"] == 4] == [False]
+    recs = B.check_bounds(_tampered(toy_path, epsilon=0.0031))  # (1/n)||y_1 - y_0||^2 != eps
+    assert _holds(recs, "M11", "==", 0) == [False]
+    assert all(_holds(recs, "M2", rnd=0))  # a 3% change of eps keeps alpha_0 inside M2
 
 
 # ---- M9 - M11 -----------------------------------------------------------------------------
