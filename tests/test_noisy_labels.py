@@ -280,6 +280,14 @@ def test_student_reproduces_early_stopped_teacher():
 
 
 # --------------------------------------------------------------------------- bounds
+def _gap_bound_reference(lam_desc, k, gamma, y_star, e):
+    """theory.md §5, written out: (γ/(λ_k + γ))² ‖y*‖² + (λ_{k+1}/(λ_{k+1} + γ))² ‖e‖², with
+    λ_1 >= λ_2 >= ... 1-based (so λ_k = lam_desc[k - 1])."""
+    lk, lk1 = lam_desc[k - 1], lam_desc[k]
+    return ((gamma / (lk + gamma)) ** 2 * float(y_star @ y_star)
+            + (lk1 / (lk1 + gamma)) ** 2 * float(e @ e))
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_spectral_gap_bound_and_gd_ends_at_noise(seed):
     rng = np.random.default_rng(seed)
@@ -297,9 +305,11 @@ def test_spectral_gap_bound_and_gd_ends_at_noise(seed):
         path = train(H, y_noisy, [np.inf], rule="ema", a=gamma * eta,
                      ema_form="simultaneous", learning_rate=eta)
         err2 = np.sum((path.train_outputs(0) - y_star) ** 2)
+        ref = _gap_bound_reference(lam, k, gamma, y_star, e)
         bound = spectral_gap_bound(lam, k, gamma, np.linalg.norm(y_star), np.linalg.norm(e))
-        assert err2 <= bound * (1 + 1e-10)
-        assert bound < 0.05 * np.sum(e**2)  # the gap makes it small
+        assert bound == pytest.approx(ref, rel=1e-14)
+        assert err2 <= ref * (1 + 1e-10)
+        assert ref < 0.05 * np.sum(e**2)  # the gap makes it small
     gd = train(H, y_noisy, [np.inf], learning_rate=eta)
     np.testing.assert_allclose(np.linalg.norm(gd.train_outputs(0) - y_star),
                                np.linalg.norm(e), rtol=1e-9)
@@ -320,8 +330,10 @@ def test_spectral_gap_bound_holds_without_a_gap():
                      ema_form="simultaneous", learning_rate=eta)
         g = min(1.0, gamma * eta) / eta
         err2 = np.sum((path.train_outputs(0) - y_star) ** 2)
-        assert err2 <= spectral_gap_bound(lam, k, g, np.linalg.norm(y_star),
-                                          np.linalg.norm(e)) * (1 + 1e-10)
+        ref = _gap_bound_reference(lam, k, g, y_star, e)
+        assert spectral_gap_bound(lam, k, g, np.linalg.norm(y_star),
+                                  np.linalg.norm(e)) == pytest.approx(ref, rel=1e-14)
+        assert err2 <= ref * (1 + 1e-10)
 
 
 _STABILITY_CASES = [
