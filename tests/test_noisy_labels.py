@@ -421,6 +421,23 @@ def test_air_curves_against_projectors_and_ordering():
 
 
 # --------------------------------------------------------------------------- noise models
+def _transition_from_definition(model):
+    """T[i, j] = P(noisy = j | clean = i) for m = 4, rate = 0.3, written out by hand from the
+    model definitions: "symmetric" redraws a hit label over all m classes (diagonal
+    1 − r + r/m = 0.775, off-diagonal r/m = 0.075), "symmetric_other" over the m − 1 others
+    (0.7, 0.1), "pair" moves it to the next class (y + 1) mod m (add_label_noise's docstring):
+    diagonal 0.7, T[i, (i + 1) % 4] = 0.3."""
+    if model == "symmetric":
+        return np.full((4, 4), 0.075) + np.diag(np.full(4, 0.7))
+    if model == "symmetric_other":
+        return np.full((4, 4), 0.1) + np.diag(np.full(4, 0.6))
+    T = np.zeros((4, 4))
+    for i in range(4):
+        T[i, i] = 0.7
+        T[i, (i + 1) % 4] = 0.3
+    return T
+
+
 @pytest.mark.parametrize("model", ["symmetric", "symmetric_other", "pair"])
 def test_noise_transition_frequencies(model):
     m, per_class = 4, 10000
@@ -430,8 +447,15 @@ def test_noise_transition_frequencies(model):
     np.add.at(counts, (noise.clean, noise.labels), 1)
     emp = counts / per_class
     T = noise_transition_matrix(model, 0.3, m)
-    np.testing.assert_allclose(T.sum(axis=1), 1.0)
+    T_def = _transition_from_definition(model)
+    np.testing.assert_allclose(T_def.sum(axis=1), 1.0, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(T, T_def, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(noise.transition_matrix, T_def, rtol=0, atol=1e-15)
     np.testing.assert_allclose(emp, T, atol=0.02)
+    # Each row of counts is multinomial(per_class, T_def[i]): 5 standard errors per entry,
+    # capped at the 0.02 above; impossible transitions (T = 0) must not occur at all.
+    se = np.sqrt(T_def * (1 - T_def) / per_class)
+    assert np.all(np.abs(emp - T_def) <= np.minimum(0.02, 5 * se))
     assert np.array_equal(noise.mask, noise.labels != clean)
     assert noise.realized_rate == pytest.approx(np.mean(noise.labels != clean))
 
