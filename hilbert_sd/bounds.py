@@ -447,11 +447,21 @@ def guaranteed_sparsification(eigenvalues, y_norm, n_samples, epsilon, k, j):
     """M12: sparsification guaranteed at the last round M6 guarantees before collapse.
 
     The round t* = ⌈r_0 − 1⌉ ≤ T is guaranteed by M6, and M7 bounds
-    B_{t*−1}[k]/B_{t*−1}[j] from below there. Tag: the qualitative behaviour near
+    B_{t*−1}[k]/B_{t*−1}[j] from below there by (1 + b/(x + a))^{t*}, with x = r_0 − 1,
+    a = λ_min/λ_k and b = λ_min/λ_j − λ_min/λ_k. Tag: the qualitative behaviour near
     interpolation (ε → 0: α_0 → 0, more rounds, stronger sparsification) is the paper's
-    [paper (qualitative)]; this formula is derived here. Its envelope
-    (1 + b/(x + a))^x with x = r_0 − 1, a = λ_min/λ_k, b = λ_min/λ_j − λ_min/λ_k increases as
-    ε decreases (x grows), toward exp(b); the integer round makes it jump between those values.
+    [paper (qualitative)]; what follows is derived here.
+
+    What increases as ε decreases is the *envelope* g(x) = (1 + b/(x + a))^x, the M7 bound at
+    the real-valued round t = x = r_0 − 1 (M6: T ≥ x): it increases strictly in x (so as ε
+    decreases) toward exp(b). The value returned here, at the integer round t* = ⌈x⌉, is
+    **not** monotone in ε: at fixed t* it falls as x grows and it jumps up when t* does. It
+    always satisfies g(x) ≤ bound ≤ exp((x + 1) b/(x + a)), so it tends to exp(b) as well.
+    Example (reference data, RBF γ = 80, extreme pair k = 0, j = n − 1, ε = 0.3, 0.1, 0.03,
+    0.01, 0.003, 0.001): returned bound 2.84, 2.55, 2.50, 2.41, 2.39, 2.40; envelope 1.49,
+    1.92, 2.17, 2.29, 2.36, 2.40; limit exp(b) = 2.45. At a fixed number of rounds the
+    guaranteed sparsity is weaker for smaller ε; more rounds are guaranteed, and the guarantee
+    at the last of them saturates at exp(b) ≤ e rather than growing without bound.
 
     Parameters
     ----------
@@ -468,7 +478,7 @@ def guaranteed_sparsification(eigenvalues, y_norm, n_samples, epsilon, k, j):
     t_star : int
         ⌈r_0 − 1⌉ (0 if r_0 ≤ 1: no round is guaranteed).
     bound : float or ndarray
-        The M7 bound at t* (1 when t* = 0).
+        The M7 bound at t* (1 when t* = 0); not monotone in ε (see above).
     """
     r0 = float(_radius_ratio(y_norm, n_samples, epsilon))
     t_star = int(math.ceil(r0 - 1.0)) if r0 > 1 else 0
