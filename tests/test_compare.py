@@ -15,6 +15,7 @@ from hilbert_sd.compare import filter_ratio_excess, match_early_stopping, matche
 from hilbert_sd.exceptions import NumericalWarning
 from hilbert_sd.kernels import gram
 
+from naive import naive_self_distill
 from naive_flow import expm_flow, matched_time_brentq, max_ratio_excess_loops, rkhs_norm_sq
 
 DATA = Path(__file__).resolve().parents[1] / "hilbert_sd" / "data" / "mobahi_toy.csv"
@@ -106,8 +107,17 @@ def test_flow_never_sparsifies_self_distillation_does_on_reference_data():
             assert wide["sd_max_ratio_excess"][t] == pytest.approx(ref, rel=1e-9)
             ref = max_ratio_excess_loops(lam, cmp.flow_filters[t])
             assert wide["es_max_ratio_excess"][t] == pytest.approx(ref, rel=1e-9)
-    # "after a few rounds": rounds 1-2 on these data (measured: see the report)
-    assert all(1 <= r <= 3 for r in first_exceeding.values()), first_exceeding
+        # the first exceeding round from an independent run: ridges by Brent's method on
+        # scikit-learn refits (tests/naive.py), filters as products of lam/(lam + alpha_i),
+        # excess by the double loop; round 0 is excluded by the assertion above (M8)
+        alphas, _, _ = naive_self_distill(K, y, epsilon=eps, n_rounds=int(live.sum()) - 1)
+        filters = np.cumprod(lam[None, :] / (lam[None, :] + np.array(alphas)[:, None]), axis=0)
+        excess = np.array([max_ratio_excess_loops(lam, f) for f in filters])
+        assert first_exceeding[eps] == int(np.nonzero(excess > 1)[0][0]) >= 1
+    # No derived upper bound on the first exceeding round is useful here: M7 only forces the
+    # excess above 1 after ~log(kappa)/log(q) factors (18 at eps = 0.01), beyond T. Measured
+    # (not asserted): first exceeding round 2 at eps = 0.01 and 1 at eps = 0.02, 0.03, 0.05,
+    # i.e. "after a few rounds"; the values are pinned above by the independent reference.
 
 
 def test_filter_ratio_excess_matches_double_loop_with_ties_and_zeros():
