@@ -98,8 +98,9 @@ def _check_labels(labels, n, n_classes, name="labels"):
     if not np.issubdtype(arr.dtype, np.integer):
         if arr.dtype == bool or not np.issubdtype(arr.dtype, np.number):
             raise ValueError(f"{name} must hold integer class labels; got dtype {arr.dtype}")
-        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
-            raise ValueError(f"{name} must hold integer class labels; got non-integer values")
+        frac = ~np.isfinite(arr) | (arr != np.round(arr))
+        if frac.any():
+            raise ValueError(f"{name} must hold integer class labels; got {float(arr[frac][0])!r}")
     arr = arr.astype(np.int64)
     if arr.size and (arr.min() < 0 or arr.max() >= n_classes):
         bad = arr[(arr < 0) | (arr >= n_classes)][0]
@@ -950,16 +951,20 @@ def weighted_kernel_ridge_fixed_point(K, y, teacher_targets, weight_function, *,
     K, y, t, a, ridge, s = _krr_inputs(K, y, teacher_targets, a, ridge, sample_weight)
     n = K.shape[0]
     if not callable(weight_function):
-        raise ValueError("weight_function must be callable: F -> weights of shape (n,)")
+        raise ValueError(f"weight_function={weight_function!r} is not callable; allowed: a "
+                         "callable F -> weights of shape (n,)")
     damping = check_scalar(damping, "damping", low=0.0, high=1.0, low_inclusive=False)
     tol = check_scalar(tol, "tol", low=0.0)
     max_iter = check_scalar(max_iter, "max_iter", low=1, integer=True)
 
     def evaluate(F):
         w_new = np.asarray(weight_function(F), dtype=np.float64)
-        if w_new.shape != (n,) or not np.all(np.isfinite(w_new)) or w_new.min() < 0:
-            raise ValueError("weight_function must return finite weights >= 0 of shape "
-                             f"({n},)")
+        if w_new.shape != (n,):
+            raise ValueError(f"weight_function returned shape {w_new.shape}; expected ({n},)")
+        bad = ~np.isfinite(w_new) | (w_new < 0)
+        if bad.any():
+            raise ValueError(f"weight_function returned the weight {float(w_new[bad][0])!r}; "
+                             "allowed: finite weights >= 0")
         return w_new
 
     if initial_weights is None:

@@ -6,6 +6,7 @@ sample-space gradient descent, and identities / inequalities checked on random i
 """
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -505,43 +506,66 @@ def test_stack_equals_public_single_students():
 
 
 # ============================================================================ bad input
+# Each case: the call and a regex fragment of its message naming the offending value (and,
+# where one exists, the allowed range), so a ValueError raised for another reason fails.
 def test_bad_input_raises_value_error():
     rng = np.random.default_rng(23)
     S, T, y = _problem(rng, 6, 3)
     bad = [
-        lambda: soft_labels(S, 0.0),
-        lambda: soft_labels(S, -1.0),
-        lambda: soft_labels(S, float("nan")),
-        lambda: soft_labels(np.array([[1.0, np.inf]])),
-        lambda: soft_labels(np.ones((3, 1))),
-        lambda: soft_labels(np.ones((2, 2, 2))),
-        lambda: wsl_weights(S, T[:5], y),
-        lambda: wsl_weights(S, T, y[:5]),
-        lambda: wsl_weights(S, T, np.r_[y[:5], 3]),
-        lambda: wsl_weights(S, T, np.r_[y[:5], -1]),
-        lambda: wsl_weights(S, T, y + 0.5),
-        lambda: wsl_weights(np.where(S > 0, np.nan, S), T, y),
-        lambda: distillation_loss(S, T, y, temperature=0.0),
-        lambda: distillation_loss(S, T, y, a=-1.0),
-        lambda: distillation_loss(S, T, y, weights="focal"),
-        lambda: distillation_loss(S, T, y, weights=-np.ones(6)),
-        lambda: distillation_loss(S, T, y, weights=np.ones(5)),
-        lambda: distillation_loss(S, T, y, sample_weight=np.zeros(6)),
-        lambda: distillation_loss(S, T, y, sample_weight=-np.ones(6)),
-        lambda: soft_cross_entropy(T, S, temperature=-2.0),
-        lambda: heskes_decomposition(np.full((2, 3, 2), 0.5), np.array([[1.2, -0.2]] * 3)),
-        lambda: heskes_decomposition(np.full((2, 3, 2), 0.5), np.array([[0.7, 0.7]] * 3)),
-        lambda: heskes_decomposition(np.full((2, 3, 2), 0.6), np.eye(2)[[0, 1, 0]]),
-        lambda: heskes_decomposition(np.array([[[1.5, -0.5]] * 3] * 2), np.eye(2)[[0, 1, 0]]),
-        lambda: heskes_decomposition(np.array([[[1.0, 0.0]] * 3] * 2), np.eye(2)[[0, 1, 0]]),
-        lambda: heskes_decomposition(np.zeros((2, 3, 2)), np.eye(2)[[0, 1, 0]],
-                                     log_predictions=True),
-        lambda: heskes_decomposition(np.full((2, 3, 2), 0.5), np.eye(2)[[0, 1]]),
-        lambda: heskes_decomposition(np.full((3, 2), 0.5), np.eye(2)[[0, 1, 0]]),
-        lambda: heskes_decomposition(np.full((2, 3, 2), np.nan), np.eye(2)[[0, 1, 0]]),
+        (lambda: soft_labels(S, 0.0), r"temperature=0\.0 is out of range; allowed: \(0, inf\]"),
+        (lambda: soft_labels(S, -1.0), r"temperature=-1\.0 is out of range; allowed: \(0"),
+        (lambda: soft_labels(S, float("nan")), r"temperature must be finite; got nan"),
+        (lambda: soft_labels(np.array([[1.0, np.inf]])),
+         r"logits contains 1 NaN or infinite value"),
+        (lambda: soft_labels(np.ones((3, 1))), r"at least 2 columns .*got shape \(3, 1\)"),
+        (lambda: soft_labels(np.ones((2, 2, 2))),
+         r"logits must have 1 or 2 dimension.*got shape \(2, 2, 2\)"),
+        (lambda: wsl_weights(S, T[:5], y),
+         r"student_logits has shape \(6, 3\) but teacher_logits has \(5, 3\)"),
+        (lambda: wsl_weights(S, T, y[:5]), r"labels has 5 entries but the logits have 6 rows"),
+        (lambda: wsl_weights(S, T, np.r_[y[:5], 3]), r"labels contains 3; allowed: 0 \.\. 2"),
+        (lambda: wsl_weights(S, T, np.r_[y[:5], -1]), r"labels contains -1; allowed: 0 \.\. 2"),
+        (lambda: wsl_weights(S, T, y + 0.5),
+         r"labels must hold integer class labels; got " + re.escape(repr(float(y[0] + 0.5)))),
+        (lambda: wsl_weights(np.where(S > 0, np.nan, S), T, y),
+         r"student_logits contains {} NaN".format(int(np.sum(S > 0)))),
+        (lambda: distillation_loss(S, T, y, temperature=0.0),
+         r"temperature=0\.0 is out of range; allowed: \(0, inf\]"),
+        (lambda: distillation_loss(S, T, y, a=-1.0), r"a=-1\.0 is out of range; allowed: \[0"),
+        (lambda: distillation_loss(S, T, y, weights="focal"),
+         r"weights='focal'; allowed: 'wsl', 'uniform'"),
+        (lambda: distillation_loss(S, T, y, weights=-np.ones(6)),
+         r"weights contains .*-1\.0.*allowed: >= 0"),
+        (lambda: distillation_loss(S, T, y, weights=np.ones(5)),
+         r"weights has 5 entries; expected 6"),
+        (lambda: distillation_loss(S, T, y, sample_weight=np.zeros(6)),
+         r"sample_weight sums to 0"),
+        (lambda: distillation_loss(S, T, y, sample_weight=-np.ones(6)),
+         r"sample_weight contains .*-1\.0.*allowed: >= 0"),
+        (lambda: soft_cross_entropy(T, S, temperature=-2.0),
+         r"temperature=-2\.0 is out of range; allowed: \(0"),
+        (lambda: heskes_decomposition(np.full((2, 3, 2), 0.5), np.array([[1.2, -0.2]] * 3)),
+         r"targets contains .*1\.2.*must lie in \[0, 1\]"),
+        (lambda: heskes_decomposition(np.full((2, 3, 2), 0.5), np.array([[0.7, 0.7]] * 3)),
+         r"targets: a row sums to 1\.4"),
+        (lambda: heskes_decomposition(np.full((2, 3, 2), 0.6), np.eye(2)[[0, 1, 0]]),
+         r"predictions: a row sums to 1\.2"),
+        (lambda: heskes_decomposition(np.array([[[1.5, -0.5]] * 3] * 2), np.eye(2)[[0, 1, 0]]),
+         r"predictions contains .*1\.5.*must lie in \[0, 1\]"),
+        (lambda: heskes_decomposition(np.array([[[1.0, 0.0]] * 3] * 2), np.eye(2)[[0, 1, 0]]),
+         r"predictions contain a zero probability"),
+        (lambda: heskes_decomposition(np.zeros((2, 3, 2)), np.eye(2)[[0, 1, 0]],
+                                      log_predictions=True),
+         r"not log-probabilities: a row has logsumexp 0\.693 away from 0"),
+        (lambda: heskes_decomposition(np.full((2, 3, 2), 0.5), np.eye(2)[[0, 1]]),
+         r"targets has shape \(2, 2\); expected \(3, 2\)"),
+        (lambda: heskes_decomposition(np.full((3, 2), 0.5), np.eye(2)[[0, 1, 0]]),
+         r"predictions must have 3 dimension.*got shape \(3, 2\)"),
+        (lambda: heskes_decomposition(np.full((2, 3, 2), np.nan), np.eye(2)[[0, 1, 0]]),
+         r"predictions contains 12 NaN"),
     ]
-    for i, call in enumerate(bad):
-        with pytest.raises(ValueError):
+    for i, (call, match) in enumerate(bad):
+        with pytest.raises(ValueError, match=match):
             call()
             pytest.fail(f"case {i} did not raise")
 
@@ -554,30 +578,46 @@ def test_bad_student_input_raises_value_error():
     asym = K.copy()
     asym[0, 1] += 0.1
     bad = [
-        lambda: train_kernel_softmax(asym, y),
-        lambda: train_kernel_softmax(K[:7], y),
-        lambda: train_kernel_softmax(K, y[:7]),
-        lambda: train_kernel_softmax(K, y, a=1.0),
-        lambda: train_kernel_softmax(K, y, teacher_logits=T[:7], a=1.0),
-        lambda: train_kernel_softmax(K, y, teacher_logits=T, a=1.0, temperature=0.0),
-        lambda: train_kernel_softmax(K, y, steps=-1),
-        lambda: train_kernel_softmax(K, y, learning_rate=0.0),
-        lambda: train_kernel_softmax(K, y, learning_rate=10.0, ridge=0.2),
-        lambda: train_kernel_softmax(K, y, rank=9),
-        lambda: train_kernel_softmax(K, y, teacher_logits=T, a=1.0, n_classes=4),
-        lambda: weighted_kernel_ridge(K, y, T[:, 0], np.ones(8), ridge=0.0),
-        lambda: weighted_kernel_ridge(K, y, T[:7, 0], np.ones(8)),
-        lambda: weighted_kernel_ridge(K, y, T[:, 0], -np.ones(8)),
-        lambda: weighted_kernel_ridge(K, y, T[:, 0], np.ones(8), a=-1.0),
-        lambda: weighted_kernel_ridge(K, y * np.nan, T[:, 0], np.ones(8)),
-        lambda: weighted_kernel_ridge_fixed_point(K, y, T[:, 0], "wsl"),
-        lambda: weighted_kernel_ridge_fixed_point(K, y, T[:, 0], lambda F: np.ones(8),
-                                                  damping=0.0),
-        lambda: weighted_kernel_ridge_fixed_point(K, y, T[:, 0], lambda F: -np.ones(8)),
-        lambda: wsl_weight_function(T, y, student_output="margins"),
+        (lambda: train_kernel_softmax(asym, y), r"K must be symmetric; max \|K - K\.T\| = 0\.1"),
+        (lambda: train_kernel_softmax(K[:7], y), r"K must be square; got shape \(7, 8\)"),
+        (lambda: train_kernel_softmax(K, y[:7]), r"labels has 7 entries but the logits have 8"),
+        (lambda: train_kernel_softmax(K, y, a=1.0), r"a=1\.0 > 0 needs teacher_logits"),
+        (lambda: train_kernel_softmax(K, y, teacher_logits=T[:7], a=1.0),
+         r"teacher_logits has 7 rows; expected 8"),
+        (lambda: train_kernel_softmax(K, y, teacher_logits=T, a=1.0, temperature=0.0),
+         r"temperature=0\.0 is out of range; allowed: \(0"),
+        (lambda: train_kernel_softmax(K, y, steps=-1), r"steps=-1 is out of range; allowed: \[0"),
+        (lambda: train_kernel_softmax(K, y, learning_rate=0.0),
+         r"learning_rate=0\.0 is out of range; allowed: \(0"),
+        (lambda: train_kernel_softmax(K, y, learning_rate=10.0, ridge=0.2),
+         r"learning_rate \* ridge = 2; allowed: < 1"),
+        (lambda: train_kernel_softmax(K, y, rank=9), r"rank=9 is out of range; allowed: \[1, 8\]"),
+        (lambda: train_kernel_softmax(K, y, teacher_logits=T, a=1.0, n_classes=4),
+         r"n_classes=4 but teacher_logits has 3 columns"),
+        (lambda: weighted_kernel_ridge(K, y, T[:, 0], np.ones(8), ridge=0.0),
+         r"ridge=0\.0 is out of range; allowed: \(0"),
+        (lambda: weighted_kernel_ridge(K, y, T[:7, 0], np.ones(8)),
+         r"teacher_targets has shape \(7,\); expected \(8,\)"),
+        (lambda: weighted_kernel_ridge(K, y, T[:, 0], -np.ones(8)),
+         r"weights contains .*-1\.0.*allowed: >= 0"),
+        (lambda: weighted_kernel_ridge(K, y, T[:, 0], np.ones(8), a=-1.0),
+         r"a=-1\.0 is out of range; allowed: \[0"),
+        (lambda: weighted_kernel_ridge(K, y * np.nan, T[:, 0], np.ones(8)),
+         r"y contains 8 NaN"),
+        (lambda: weighted_kernel_ridge_fixed_point(K, y, T[:, 0], "wsl"),
+         r"weight_function='wsl' is not callable"),
+        (lambda: weighted_kernel_ridge_fixed_point(K, y, T[:, 0], lambda F: np.ones(8),
+                                                   damping=0.0),
+         r"damping=0\.0 is out of range; allowed: \(0, 1\]"),
+        (lambda: weighted_kernel_ridge_fixed_point(K, y, T[:, 0], lambda F: -np.ones(8)),
+         r"weight_function returned the weight -1\.0; allowed: finite weights >= 0"),
+        (lambda: weighted_kernel_ridge_fixed_point(K, y, T[:, 0], lambda F: np.ones(7)),
+         r"weight_function returned shape \(7,\); expected \(8,\)"),
+        (lambda: wsl_weight_function(T, y, student_output="margins"),
+         r"student_output='margins'; allowed: 'probabilities', 'logits'"),
     ]
-    for i, call in enumerate(bad):
-        with pytest.raises(ValueError):
+    for i, (call, match) in enumerate(bad):
+        with pytest.raises(ValueError, match=match):
             call()
             pytest.fail(f"case {i} did not raise")
 
