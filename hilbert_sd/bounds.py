@@ -16,7 +16,9 @@ Provenance of each statement, exactly as the specification tags it:
 - M9: #{k : B_t[k] ≥ τ max B_t} never grows. [derived]
 - M10: the top-m energy fraction of z_t is non-decreasing. [derived]
 - M11: (1/n)‖y_{t+1} − y_0‖² starts at ε and grows; ‖f_t‖²_H falls. [derived]
-- M12: sparsity guaranteed at the last guaranteed round grows as ε → 0.
+- M12: near interpolation α_0 → 0, y_1 → y_0, T = Θ(1/√ε), and the envelope of the sparsity
+  guaranteed at the last guaranteed round grows as ε → 0 (the integer-round value is not
+  monotone).
   [paper (qualitative), derived]
 - M13: f_t is one KRR fit to y_0 with an equivalent kernel. [derived]
 
