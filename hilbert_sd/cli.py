@@ -19,7 +19,7 @@ import pkgutil
 import sys
 import traceback
 
-__all__ = ["UsageError", "main", "build_parser"]
+__all__ = ["UsageError", "main", "build_parser", "output_dir", "stderr_progress"]
 
 
 class UsageError(Exception):
@@ -30,6 +30,23 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message):
         # argparse prints the usage block; we want one clean line and status 2.
         raise UsageError(f"{self.prog}: {message}")
+
+
+def output_dir(value, flag="--out"):
+    """``Path`` of an output directory argument (None stays None); refuse an existing file."""
+    from pathlib import Path
+
+    if value is None:
+        return None
+    out = Path(value)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{flag}={value!r} exists and is not a directory")
+    return out
+
+
+def stderr_progress(line):
+    """Progress callback of the subcommands: one plain line on stderr."""
+    print(line, file=sys.stderr, flush=True)
 
 
 def _command_modules():

@@ -1,6 +1,5 @@
 """``hilbert-sd linear-teacher``: distil a linear teacher, transfer risk against n across d."""
 
-import sys
 
 NAME = "linear-teacher"
 HELP = ("linear-teacher distillation: angle and transfer risk vs n across d for several data "
@@ -52,9 +51,8 @@ def add_arguments(parser):
 
 
 def run(args):
-    from pathlib import Path
 
-    from hilbert_sd.cli import UsageError
+    from hilbert_sd.cli import UsageError, output_dir, stderr_progress
 
     geometries = [g.strip() for g in args.geometries.split(",") if g.strip()]
     for g in geometries:
@@ -63,22 +61,15 @@ def run(args):
                              + ", ".join(_GEOMETRIES))
     if not geometries:
         raise UsageError("--geometries is empty")
-    out = None
-    if args.out is not None:
-        out = Path(args.out)
-        if out.exists() and not out.is_dir():
-            raise UsageError(f"--out={args.out!r} exists and is not a directory")
+    out = output_dir(args.out)
 
     from hilbert_sd.experiments.linear_teacher import linear_teacher_experiment
-
-    def progress(line):
-        print(line, file=sys.stderr, flush=True)
 
     result = linear_teacher_experiment(
         d=args.d, n_values=args.n, n_draws=args.draws, geometries=geometries,
         kappa=args.kappa, margin=args.margin, risk=args.risk, n_test=args.n_test,
         flow_draws=args.flow_draws, random_state=args.seed,
-        progress=None if args.quiet else progress,
+        progress=None if args.quiet else stderr_progress,
     )
     print(result.format_table())
     print(f"({result.elapsed:.1f} s)")

@@ -1,6 +1,5 @@
 """``hilbert-sd soft-labels``: hard, soft and weighted soft labels from a kernel teacher."""
 
-import sys
 
 NAME = "soft-labels"
 HELP = ("soft labels: a kernel teacher distilled into kernel students with hard labels, plain "
@@ -55,9 +54,8 @@ def add_arguments(parser):
 
 
 def run(args):
-    from pathlib import Path
 
-    from hilbert_sd.cli import UsageError
+    from hilbert_sd.cli import UsageError, output_dir, stderr_progress
 
     for name in ("n", "n_test", "members", "teacher_steps", "student_steps"):
         if getattr(args, name) < 1:
@@ -67,22 +65,15 @@ def run(args):
         raise UsageError(f"--members={args.members}; allowed: >= 2 (an ensemble)")
     if not args.a > 0:
         raise UsageError(f"--a={args.a:g}; allowed: > 0")
-    out = None
-    if args.out is not None:
-        out = Path(args.out)
-        if out.exists() and not out.is_dir():
-            raise UsageError(f"--out={args.out!r} exists and is not a directory")
+    out = output_dir(args.out)
 
     from hilbert_sd.experiments.soft_labels import run_soft_labels
-
-    def progress(line):
-        print(line, file=sys.stderr, flush=True)
 
     result = run_soft_labels(
         args.n, n_test=args.n_test, temperatures=args.temperatures, n_members=args.members,
         resample=args.resample, student_size=args.student_size, a=args.a,
         teacher_steps=args.teacher_steps, student_steps=args.student_steps,
-        krr=not args.no_krr, seed=args.seed, progress=None if args.quiet else progress,
+        krr=not args.no_krr, seed=args.seed, progress=None if args.quiet else stderr_progress,
     )
     print(result.format_table())
     print(f"({result.timings['total']:.1f} s; regularization samples: L^s_i < L^t_i, "
