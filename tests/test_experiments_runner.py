@@ -462,3 +462,32 @@ def test_concurrent_sweeps_share_one_store(tmp_path):
         rows = store.rows()
     assert sorted(r["key"] for r in rows) == sorted(s.key for s in config.simulations())
     assert all(r["status"] == "done" for r in rows)
+
+
+@pytest.mark.parametrize("n_rules, n_seeds, size", [(10, 20, 25), (10, 20, 64), (3, 100, 64),
+                                                    (200, 1, 25), (1, 7, 3), (4, 50, 25)])
+def test_chunks_keep_seed_runs_whole(n_rules, n_seeds, size):
+    # A seed run (same config but the seed) is one label matrix for a vectorized batch:
+    # cut whole, runs that repeat the same seeds share one projection.
+    from hilbert_sd.experiments.runner import _pack_runs
+
+    tasks = [(f"{r}-{s}", {"method": {"epsilon": 0.01 * (r + 1)}, "seed": s}, 0)
+             for r in range(n_rules) for s in range(n_seeds)]
+    parts = _pack_runs(tasks, size)
+    assert [t for p in parts for t in p] == tasks  # every task once, in order
+    assert all(0 < len(p) <= size for p in parts)
+    # the pieces of every run: seed sequences, the same for every run
+    pieces = {}
+    for p in parts:
+        for t in p:
+            rule = t[1]["method"]["epsilon"]
+            pieces.setdefault((id(p), rule), []).append(t[1]["seed"])
+    seqs = {tuple(v) for v in pieces.values()}
+    if n_seeds <= size:
+        assert seqs == {tuple(range(n_seeds))}  # no run is cut
+        # and a part is never smaller than needed: two neighbours would not fit in one
+        assert all(len(a) + len(b) > size for a, b in zip(parts, parts[1:]))
+    else:
+        lengths = [len(s) for s in seqs]
+        assert max(lengths) - min(lengths) <= 1  # a long run is cut into equal pieces
+        assert len(seqs) == -(-n_seeds // size)  # the same pieces for every run
