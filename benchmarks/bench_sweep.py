@@ -114,20 +114,21 @@ def _main(args):
 
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for jobs in (1, 2):
-            # the first jobs=2 run starts the worker processes (reused afterwards): reported
-            # separately as "cold"
-            walls, reports = [], []
-            if jobs == 2:
-                cold, _ = run(config, 2, tmp, "cold")
-                print(f"jobs=2 cold start (spawning workers, their imports and numba "
-                      f"compilation): {cold:.3f} s")
-            for r in range(args.repeat):
-                wall, report = run(config, jobs, tmp, f"j{jobs}-{r}")
-                walls.append(wall)
-                reports.append(report)
-            i = walls.index(min(walls))
-            results[jobs] = (walls[i], reports[i])
+        # the first jobs=2 run starts the worker processes (reused afterwards): reported
+        # separately as "cold"
+        cold, _ = run(config, 2, tmp, "cold")
+        print(f"jobs=2 cold start (spawning workers, their imports and numba "
+              f"compilation): {cold:.3f} s")
+        # jobs=1 and jobs=2 runs alternate (and which goes first alternates too), so that a
+        # change in the machine's load during the benchmark weighs on both alike
+        runs = {1: [], 2: []}
+        for r in range(args.repeat):
+            for jobs in ((1, 2) if r % 2 == 0 else (2, 1)):
+                runs[jobs].append(run(config, jobs, tmp, f"j{jobs}-{r}"))
+        for jobs, done in runs.items():
+            walls = [w for w, _ in done]
+            print(f"jobs={jobs} walls: " + ", ".join(f"{w:.3f}" for w in walls))
+            results[jobs] = min(done, key=lambda wr: wr[0])
 
     print()
     print(f"{'':<8}{'wall':>9}{'eigh':>9}{'Gram':>9}{'test K':>9}{'sim sum':>9}"
