@@ -18,6 +18,14 @@ Where the work happens:
 
 Workers run numerical kernels single-threaded (BLAS via threadpoolctl, numba via
 ``set_num_threads``), since the parallelism is across simulations.
+
+Chunks and vectorized batches are cut at seed-run boundaries (:func:`_pack_runs`), so that
+the budgets of a sweep that repeat the same label-noise seeds share one label projection in
+every process. Two process-level costs that a worker would otherwise pay (measured on
+``benchmarks/bench_sweep.py``, where they doubled the cost of a simulation in a worker): the
+heap trimmed back to the system after every chunk (:func:`_keep_freed_memory`), and the main
+process's idle OpenBLAS threads spinning on a core for ~0.1 s after the eigendecomposition
+(:func:`_stop_idle_blas_threads`).
 """
 
 import math
@@ -502,8 +510,10 @@ def _stop_idle_blas_threads():
     their own OpenBLAS). On a machine with as many cores as workers, that spinning takes a
     core from a worker exactly when the simulations start. ``blas_thread_shutdown_`` (what
     OpenBLAS itself calls before a fork) ends them; the next multi-threaded call starts them
-    again. Called only from the sweep's thread between its own BLAS calls; other BLAS
-    libraries are left alone.
+    again. Called from the sweep's thread between its own BLAS calls; another thread of
+    this process inside an OpenBLAS call at that moment would be disturbed (a sweep is not
+    meant to share its process with concurrent linear algebra). Other BLAS libraries are
+    left alone.
     """
     try:
         libs = _blas_controller().lib_controllers
