@@ -98,7 +98,7 @@ def test_self_distill_rows_match_literal_kernel_ridge_refits(tmp_path):
         targets = y0
         for t in range(live):
             # the ridge is the root of the budget: training error to the round's targets = eps
-            assert np.mean((train[t] - targets) ** 2) == pytest.approx(eps, rel=1e-6)
+            assert np.mean((train[t] - targets) ** 2) == pytest.approx(eps, rel=1e-9)
             targets = train[t]
             assert res[f"train_mse[{t}]"] == pytest.approx(np.mean((train[t] - y0) ** 2),
                                                            rel=1e-8)
@@ -258,8 +258,6 @@ def test_dask_local_cluster_gives_the_serial_rows(grid_config, tmp_path):
         report, rows = sweep(config, tmp_path / "dask.db", scheduler=cluster.scheduler_address)
     assert report.backend.startswith("dask") and report.done == 60 and report.groups == 2
     same_rows(serial, rows)
-    # the work was spread over both workers' threads (chunks of one group run in parallel)
-    assert report.eigh_time > 0
 
 
 def test_joblib_two_processes_give_the_serial_rows(grid_config, tmp_path):
