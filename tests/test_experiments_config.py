@@ -74,6 +74,22 @@ def test_groups_follow_inputs_and_kernel(tmp_path):
     assert len({s.group for s in sims}) == 4
 
 
+def test_methods_reading_only_the_spectrum_still_group_by_kernel(tmp_path):
+    # gradient_flow and self_distill never read the Gram matrix itself, but their
+    # eigendecomposition is built from the kernel: two kernels are two groups
+    for method in ('name = "gradient_flow"\ntimes = [1.0, 10.0]',
+                   'name = "self_distill"\nepsilon = 0.05\nn_rounds = 1'):
+        text = BASE.replace("gamma = 30.0", "gamma = [10.0, 30.0]")
+        text = text.replace('name = "self_distill"\nepsilon = [0.01, 0.05]\nn_rounds = 3', method)
+        sims = load_config(write(tmp_path, text)).simulations()
+        by_gamma = {}
+        for s in sims:
+            by_gamma.setdefault(s.params["kernel.gamma"], set()).add(s.group)
+        assert sorted(by_gamma) == [10.0, 30.0]
+        assert len(by_gamma[10.0] | by_gamma[30.0]) == 2
+        assert not by_gamma[10.0] & by_gamma[30.0]
+
+
 def test_array_of_tables_and_name_grid(tmp_path):
     text = BASE.replace('[kernel]\nname = "rbf"\ngamma = 30.0',
                         '[[kernel]]\nname = "rbf"\ngamma = [10.0, 30.0]\n'

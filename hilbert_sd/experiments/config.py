@@ -20,7 +20,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hilbert_sd.experiments.registry import GENERATORS, KERNELS, TRUTHS, get_method, load_attribute
+from hilbert_sd.experiments.registry import (GENERATORS, KERNELS, TRUTHS, get_method, load_attribute,
+                                           uses_kernel)
 from hilbert_sd.experiments.schema import ConfigError, Param, format_value
 
 __all__ = [
@@ -207,8 +208,9 @@ class ExperimentConfig:
             name = method["name"]
             if name not in requires:
                 requires[name] = get_method(name).requires
-            # The kernel only matters to the group when the method uses it.
-            kernel_for_group = kernel if "kernel" in requires[name] else None
+            # The kernel only matters to the group when the method uses it (directly, or
+            # through the eigendecomposition or the test kernel built from it).
+            kernel_for_group = kernel if uses_kernel(requires[name]) else None
             inputs = {k: v for k, v in _data_for_hash(data).items() if _is_input_key(data, k)}
             group = _digest({"inputs": inputs, "kernel": kernel_for_group})
             data_id = _digest(_data_for_hash(data, drop=("label_noise",)))
@@ -383,7 +385,7 @@ def parse_config(raw, *, base_dir=None, default_name="experiment", source=None):
         method_specs.update(specs)
 
     kernels = []
-    needs_kernel = [n for n, s in method_specs.items() if "kernel" in s.requires]
+    needs_kernel = [n for n, s in method_specs.items() if uses_kernel(s.requires)]
     kernel_tables = _section_tables(raw, "kernel", problems, required=False)
     for path, table in kernel_tables:
         kernels += _named_options(table, path, "name", KERNELS, "kernel", problems)

@@ -48,6 +48,12 @@ __all__ = [
 REQUIREMENTS = ("kernel", "spectrum", "test_kernel")
 
 
+def uses_kernel(requires):
+    """Whether a method with these requirements needs the config's kernel: every one of
+    them (the Gram matrix, its eigendecomposition, k(X_test, X)) is built from it."""
+    return bool(set(requires) & set(REQUIREMENTS))
+
+
 def load_attribute(ref):
     """Import ``"package.module:attribute"`` and return the attribute.
 
@@ -310,7 +316,7 @@ register_method(
         "record_rounds": Param("int", default=50, low=0,
                                doc="per-round values are stored for rounds 0..record_rounds"),
     },
-    requires=("kernel", "spectrum", "test_kernel"),
+    requires=("spectrum", "test_kernel"),  # the Gram matrix itself is never read
     check="hilbert_sd.experiments.methods:check_self_distill",
     module="hilbert_sd.distillation",
     batch="hilbert_sd.experiments.methods:batch_self_distill",
