@@ -199,7 +199,8 @@ class MethodSpec:
     requires : tuple of str
         What the runner prepares once per group: ``"kernel"`` (Gram matrix),
         ``"spectrum"`` (its eigendecomposition), ``"test_kernel"`` (test-by-train kernel and
-        its product with the eigenvectors).
+        its product with the eigenvectors). Any of them makes the kernel part of the group
+        (:func:`uses_kernel`); only what is listed is shipped to workers.
     check : str or callable, optional
         ``check(params) -> list of (key, message)``: constraints between parameters.
     module : str, optional
