@@ -734,7 +734,6 @@ def check_bounds(path, *, tau=1e-2, top=1, rtol=1e-9):
     T = path.collapse_round
     live = R if T is None else T  # non-collapsed rounds 0..live-1
     alphas = path.ridges[:live]
-    kappa = _kappa(lam)
     records = []
 
     def add(id_, rnd, statement, relation, bound, simulated, vacuous=False, holds=None):

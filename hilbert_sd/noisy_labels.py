@@ -745,7 +745,6 @@ def _hard_targets(u, pred, Y, one_d):
     if one_d:
         G = np.where(pred[:, None] != 0, pred[:, None].astype(np.float64), Y)
         return G
-    m = Y.shape[1]
     G = np.zeros_like(Y)
     ok = pred >= 0
     G[np.nonzero(ok)[0], pred[ok]] = 1.0

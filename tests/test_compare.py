@@ -2,7 +2,6 @@
 independent references: expm-based flow, brentq, chained scikit-learn KernelRidge fits, hat
 matrices and double loops."""
 
-import warnings
 from pathlib import Path
 
 import numpy as np

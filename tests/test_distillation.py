@@ -1,6 +1,5 @@
 """self_distill against literal KernelRidge refits, closed forms and the derived identities."""
 
-import warnings
 
 import numpy as np
 import pytest

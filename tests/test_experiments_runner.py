@@ -421,7 +421,7 @@ def test_sweep_and_results_commands(tmp_path, capsys, monkeypatch):
     # a single run (no batch) equals the sweep's row up to round-off
     assert row["key"] in rows
     same_rows({row["key"]: row}, {row["key"]: rows[row["key"]]})
-    assert f"test_mse[0]" in out
+    assert "test_mse[0]" in out
 
 
 def test_workers_run_numerics_single_threaded(tmp_path):

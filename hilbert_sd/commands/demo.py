@@ -96,6 +96,7 @@ def _figures(runs, out):
 def run(args):
     _check(args)
     from hilbert_sd.experiments.self_distillation import DEFAULT_EPSILONS, run_reference
+    from hilbert_sd.experiments.tables import write_records
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -110,11 +111,7 @@ def run(args):
             print(_table(run))
             print()
     csv_path = out / "self_distillation.csv"
-    with csv_path.open("w") as fh:
-        keys = list(records[0])
-        fh.write(",".join(keys) + "\n")
-        for r in records:
-            fh.write(",".join(str(r[k]) for k in keys) + "\n")
+    write_records(records, csv_path)
     json_path = out / "self_distillation.json"
     summary = [{"epsilon": run.epsilon, "collapse_round": run.path.collapse_round,
                 "best_round": run.best_round, "alphas": [float(a) for a in run.path.alphas],

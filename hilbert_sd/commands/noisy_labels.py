@@ -94,14 +94,9 @@ def _write_curves(result, path):
 
 
 def _write_rows(result, path):
-    import csv
+    from hilbert_sd.experiments.tables import write_records
 
-    keys = list(result.rows[0])
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=keys)
-        w.writeheader()
-        for r in result.rows:
-            w.writerow({k: ("" if v is None else v) for k, v in r.items()})
+    write_records(result.rows, path)
 
 
 def run(args):

@@ -17,7 +17,6 @@ Geometries
     :func:`hilbert_sd.linear.polar_sample` with a margin ``m``: ``p(θ) = (θ - m)/(π/2 - m)``.
 """
 
-import csv
 import json
 import math
 import time
@@ -102,12 +101,9 @@ class LinearTeacherResult:
 
     def to_csv(self, path):
         """Write the table as CSV (NaN written as empty fields)."""
-        with open(path, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(self.columns))
-            writer.writeheader()
-            for row in self.rows:
-                writer.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else v)
-                                 for k, v in row.items()})
+        from hilbert_sd.experiments.tables import write_records
+
+        write_records([{k: row.get(k) for k in self.columns} for row in self.rows], path)
 
     def to_json(self, path):
         """Write config, elapsed time and rows as JSON (NaN written as null)."""

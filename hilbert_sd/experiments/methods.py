@@ -207,7 +207,6 @@ def run_gradient_flow(config, inputs, seed):
     m = config["method"]
     spectrum = inputs.spectrum
     lam = spectrum.eigenvalues
-    n = lam.shape[0]
     times = np.asarray(m["times"], dtype=np.float64)
     E, G = flow_filters(lam, times, learning_rate=m["learning_rate"], method=m["method"],
                         rank_tolerance=spectrum.rank_tolerance)

@@ -6,10 +6,11 @@ into ``out_dir`` and returns a printable summary. Figures are built on
 :class:`matplotlib.figure.Figure` directly: no pyplot state, no display.
 """
 
-import csv
 from pathlib import Path
 
 import numpy as np
+
+from hilbert_sd.experiments.tables import write_records
 
 __all__ = ["report_linear_teacher", "report_self_distillation", "series"]
 
@@ -78,10 +79,7 @@ def report_self_distillation(rows, out_dir):
     fig.savefig(figure, dpi=120)
 
     summary_csv = out_dir / "summary.csv"
-    with open(summary_csv, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(table[0]))
-        writer.writeheader()
-        writer.writerows(table)
+    write_records(table, summary_csv)
 
     from hilbert_sd.experiments.tables import format_table
 
@@ -127,10 +125,7 @@ def report_linear_teacher(rows, out_dir):
     figure = out_dir / "linear_teacher.png"
     fig.savefig(figure, dpi=120)
     summary_csv = out_dir / "summary.csv"
-    with open(summary_csv, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(table[0]))
-        writer.writeheader()
-        writer.writerows(table)
+    write_records(table, summary_csv)
     header = list(table[0])
     return {"files": [figure, summary_csv],
             "summary": format_table(header, [[t[h] for h in header] for t in table])}

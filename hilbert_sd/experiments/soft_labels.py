@@ -36,7 +36,6 @@ definition; exactly the samples whose WSL weight is below ``1 − 1/e``), averag
 """
 
 import contextlib
-import csv
 import json
 import math
 import time
@@ -155,12 +154,9 @@ class SoftLabelsResult:
 
     def to_csv(self, path):
         """Write the table as CSV (NaN written as empty fields)."""
-        with open(path, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(self.columns))
-            writer.writeheader()
-            for row in self.rows:
-                writer.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else v)
-                                 for k, v in row.items()})
+        from hilbert_sd.experiments.tables import write_records
+
+        write_records([{k: row.get(k) for k in self.columns} for row in self.rows], path)
 
     def to_json(self, path=None):
         """Config, timings, rows and the per-sample terms as JSON (NaN written as null).

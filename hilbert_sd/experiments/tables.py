@@ -11,7 +11,8 @@ import math
 import re
 import sys
 
-__all__ = ["format_table", "format_value", "result_columns", "tidy_table", "write_csv"]
+__all__ = [
+    "write_records","format_table", "format_value", "result_columns", "tidy_table", "write_csv"]
 
 _SERIES = re.compile(r"^(.*)\[(\d+)\]$")
 _IDENTITY = ("key", "experiment", "method", "seed", "status")
@@ -109,6 +110,32 @@ def _csv_value(value):
 
         return json.dumps(value)
     return value
+
+
+def write_records(records, path):
+    """Write a list of flat dicts (one per row, same keys) as CSV; None and NaN as empty fields.
+
+    Parameters
+    ----------
+    records : list of dict
+    path : str or Path
+
+    Returns
+    -------
+    int
+        Number of data rows written.
+    """
+    if not records:
+        raise ValueError(f"no rows to write to {path}")
+
+    def cell(v):
+        return "" if v is None or (isinstance(v, float) and math.isnan(v)) else v
+
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(records[0]))
+        writer.writeheader()
+        writer.writerows({k: cell(v) for k, v in r.items()} for r in records)
+    return len(records)
 
 
 def write_csv(rows, path):
