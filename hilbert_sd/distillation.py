@@ -153,15 +153,23 @@ class DistillationPath:
         return t
 
     def train_predictions(self, t=None):
-        """Fit of round ``t`` at the training inputs, f_t(X) (default: the last round).
+        """Fit of round(s) ``t`` at the training inputs, f_t(X) (default: the last round).
+
+        Parameters
+        ----------
+        t : int, array-like of int, or None
+            An array gives a leading axis and costs one matrix product for all rounds.
 
         Returns
         -------
-        ndarray of shape (n,) or (n, m)
+        ndarray of shape (n,) / (n, m), or (len(t), n[, m]) for an array of rounds
         """
-        t = self.n_rounds if t is None else self._round(t)
-        coef = self._weights()[t] * self._z0
-        return self._out(self.spectrum.eigenvectors @ coef, "data")
+        scalar = t is None or np.ndim(t) == 0
+        rounds = np.atleast_1d(self.n_rounds if t is None else t).astype(int)
+        for r in rounds:
+            self._round(r)
+        fits = self._out(self._from_eigenbasis(self._weights()[rounds] * self._z0), "data")
+        return fits[0] if scalar else fits
 
     def dual_coef(self, t=None):
         """Dual coefficients a_t of round(s) ``t``: f_t(x) = k(x, X) a_t.
@@ -194,10 +202,12 @@ class DistillationPath:
         with np.errstate(divide="ignore", invalid="ignore"):
             inv = 1.0 / (lam[None, :, None] + alpha[:, None, :])
         inv = np.where(np.isfinite(alpha)[:, None, :], inv, 0.0)
-        coef = c * inv * self._z0  # (r, n, m)
+        return self._from_eigenbasis(c * inv * self._z0)
+
+    def _from_eigenbasis(self, coef):
+        """U @ coef[i] for every i of a (r, n, m) stack, as one matrix product."""
         r, n, m = coef.shape
-        U = self.spectrum.eigenvectors
-        out = U @ coef.transpose(1, 0, 2).reshape(n, r * m)
+        out = self.spectrum.eigenvectors @ coef.transpose(1, 0, 2).reshape(n, r * m)
         return out.reshape(n, r, m).transpose(1, 0, 2)
 
     def predict(self, K_new, t=None):
@@ -379,7 +389,9 @@ def self_distill(K, y, *, epsilon=None, alpha=None, n_rounds=None, mix=0.0,
     path = DistillationPath(spectrum, z0, ridges, log_d, status, epsilon=epsilon, alpha=alpha,
                             mix=mix, multioutput=multioutput, y_ndim=y_ndim)
     if path.infeasible_rounds:
-        floor = _floor(lam, spectrum.rank_tolerance, z0, path)
+        t = path.infeasible_rounds[0]
+        targets = path._multipliers()[t] * z0
+        floor = _null_energy(np.sum(targets**2, axis=1), lam, spectrum.rank_tolerance)
         warnings.warn(
             f"epsilon={epsilon:g} is below the floor {floor:.6g} that the kernel can reach "
             f"(target energy in its numerical null space) in round(s) "
@@ -391,11 +403,10 @@ def self_distill(K, y, *, epsilon=None, alpha=None, n_rounds=None, mix=0.0,
     return path
 
 
-def _floor(lam, rank_tol, z0, path):
-    t = path.infeasible_rounds[0]
-    c = path._multipliers()[t]
-    e = (c * z0) ** 2
-    return float(e[lam <= rank_tol].sum() / lam.shape[0])
+def _null_energy(energies, lam, rank_tol):
+    """(1/n) × the target energy in the numerical null space of K: the lowest reachable
+    mean squared training error (theory.md §1, "infeasible")."""
+    return float(energies[lam <= rank_tol].sum() / lam.shape[0])
 
 
 def _run_ridges(lam, e0, spectrum, *, epsilon, alpha, mix, n_rounds, max_rounds,
@@ -425,8 +436,7 @@ def _run_ridges(lam, e0, spectrum, *, epsilon, alpha, mix, n_rounds, max_rounds,
         stopped = np.isnan(a).any(axis=0)
         if stopped.any():
             j = int(np.argmax(stopped))
-            e = e0[:, j] * c[:, j] ** 2
-            floor = float(e[lam <= rank_tol].sum() / n)
+            floor = _null_energy(e0[:, j] * c[:, j] ** 2, lam, rank_tol)
             raise InfeasibleBudgetError(
                 f"epsilon={epsilon:g} is below the floor {floor:.6g} that the kernel can reach in "
                 f"round {done + int(n_done[j]) - 1} (the targets' energy in the numerical null "

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from hilbert_sd.cli import main
-from hilbert_sd.experiments.self_distillation import load_reference_data, run_reference
+from hilbert_sd.datasets import load_mobahi_toy
+from hilbert_sd.experiments.self_distillation import run_reference
 
 
 def run_cli(*args):
@@ -45,7 +46,7 @@ def test_demo_writes_results_that_match_the_library(tmp_path):
     summary = json.loads((out / "self_distillation.json").read_text())["summary"]
     assert [s["epsilon"] for s in summary] == [0.005, 0.05]
     # recompute the training error to the labels by hand from the written ridges
-    x, y = load_reference_data()
+    x, y = load_mobahi_toy()
     K = np.exp(-80.0 * (x - x.T) ** 2)
     targets = y
     live = [r for r in rows if float(r["epsilon"]) == 0.005 and r["collapsed"] == "False"]

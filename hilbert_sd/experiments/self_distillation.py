@@ -6,33 +6,20 @@ is measured against sin(2πx) on a dense grid of [0, 1].
 """
 
 from dataclasses import dataclass, field
-from importlib import resources
 
 import numpy as np
 
 from hilbert_sd import bounds
 from hilbert_sd.compare import match_early_stopping
+from hilbert_sd.datasets import load_mobahi_toy
 from hilbert_sd.distillation import self_distill
 from hilbert_sd.kernels import gram
 from hilbert_sd.spectral import eigh_psd
 
-__all__ = ["load_reference_data", "ReferenceRun", "run_reference", "DEFAULT_EPSILONS"]
+__all__ = ["ReferenceRun", "run_reference", "DEFAULT_EPSILONS"]
 
 #: Budgets shown by the demo: from near interpolation to one round before collapse.
 DEFAULT_EPSILONS = (0.001, 0.005, 0.02, 0.1)
-
-
-def load_reference_data():
-    """The 11-point reference data set shipped with the package.
-
-    Returns
-    -------
-    x : ndarray of shape (11, 1)
-    y : ndarray of shape (11,)
-    """
-    with resources.files("hilbert_sd").joinpath("data/mobahi_toy.csv").open() as fh:
-        data = np.loadtxt(fh, delimiter=",", skiprows=1)
-    return data[:, :1], data[:, 1]
 
 
 @dataclass
@@ -126,7 +113,7 @@ def run_reference(epsilons=DEFAULT_EPSILONS, *, gamma=80.0, n_grid=501, threshol
     list of ReferenceRun
         One per budget, in the given order.
     """
-    x, y = load_reference_data()
+    x, y = load_mobahi_toy()
     x_grid = np.linspace(0.0, 1.0, n_grid)[:, None]
     truth = np.sin(2 * np.pi * x_grid[:, 0])
     K = gram(x, kernel="rbf", gamma=gamma)
@@ -137,13 +124,9 @@ def run_reference(epsilons=DEFAULT_EPSILONS, *, gamma=80.0, n_grid=501, threshol
     for eps in epsilons:
         path = self_distill(None, y, epsilon=eps, spectrum=spectrum)
         rounds = np.arange(path.n_rounds + 1)
-        train = np.stack([path.train_predictions(t) for t in rounds])
+        train = path.train_predictions(rounds)
         grid = path.predict(K_grid, rounds)
-        logw = path.log_basis_weights
-        with np.errstate(invalid="ignore"):
-            rel = logw - np.max(logw, axis=1, keepdims=True)
-        n_basis = np.where(np.isfinite(np.max(logw, axis=1)),
-                           np.count_nonzero(rel >= np.log(threshold), axis=1), 0)
+        n_basis = bounds.n_basis_functions(path.log_basis_weights, threshold)
         comparison = match_early_stopping(path=path, K_test=K_grid, y_test=truth,
                                           threshold=threshold)
         norms = np.linalg.norm(path.coefficients[:-1], axis=1)  # ||y_t|| by Parseval
