@@ -10,7 +10,7 @@ descent), the factor per step is ``ρ = 1 − w`` and ``S_t(w) = Σ_{s<t} ρ^s =
 
 import numpy as np
 
-__all__ = ["geometric_sum", "one_minus_power", "power", "schedule_sums"]
+__all__ = ["geometric_sum", "geometric_sums", "one_minus_power", "power", "schedule_sums"]
 
 # Below this |w| the power goes through log1p/expm1; above it 1 − w is exact enough.
 _SMALL = 0.5
@@ -67,6 +67,29 @@ def geometric_sum(w, t):
         # Both factors are relatively accurate, so the quotient is too (no cancellation).
         out = one_minus_power(w, t) / safe
     return np.where(zero, float(t), out)
+
+
+def geometric_sums(w, times):
+    """``S_t(w)`` for every ``t`` of ``times`` at once: shape (len(times), len(w)).
+
+    Finite step counts are evaluated in one broadcast pass (same forms as
+    :func:`geometric_sum`); ``inf`` rows take the limit of :func:`geometric_sum`.
+    """
+    w = np.asarray(w, dtype=np.float64)
+    times = np.asarray(times, dtype=np.float64)
+    out = np.empty((times.size, w.size))
+    finite = np.isfinite(times)
+    if finite.any():
+        t = times[finite][:, None]
+        zero = w == 0.0
+        small = np.abs(w) <= _SMALL
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            num = np.where(small, -np.expm1(t * np.log1p(-np.where(small, w, 0.0))),
+                           1.0 - np.power(1.0 - w, t))
+            out[finite] = np.where(zero, t, num / np.where(zero, 1.0, w))
+    for i in np.nonzero(~finite)[0]:
+        out[i] = geometric_sum(w, np.inf)
+    return out
 
 
 def schedule_sums(x, b, times, *, chunk_elems=1 << 21):

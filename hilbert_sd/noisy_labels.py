@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hilbert_sd._noisy_filters import geometric_sum, power, schedule_sums
+from hilbert_sd._noisy_filters import geometric_sum, geometric_sums, power, schedule_sums
 from hilbert_sd._validation import as_float_array, check_scalar, check_targets
 from hilbert_sd.datasets import _as_labels
 from hilbert_sd.exceptions import NumericalWarning
@@ -579,7 +579,7 @@ def train_many(K, targets, times, runs, *, learning_rate=None, refresh=1, on_uns
         h = None
         if rule == "gd":
             _warn_unstable(on_unstable, x, null, 1.0 - x, "gradient descent")
-            h = _stack([geometric_sum(x, t) for t in times], n)
+            h = geometric_sums(x, times)
         elif rule == "ema":
             a_val = _check_weight(a, "a")
             settings.update(a=a_val, ema_form=ema_form)
@@ -588,7 +588,7 @@ def train_many(K, targets, times, runs, *, learning_rate=None, refresh=1, on_uns
             else:
                 w, rho = x + a_val * (1.0 - x), (1.0 - x) * (1.0 - a_val)
             _warn_unstable(on_unstable, x, null, rho, f"the {ema_form} 'ema' rule")
-            h = _stack([geometric_sum(w, t) for t in times], n)
+            h = geometric_sums(w, times)
         else:
             settings["anchor"] = anchor
             kind, a_val = _anchor_weight(a, t_max)
@@ -596,7 +596,7 @@ def train_many(K, targets, times, runs, *, learning_rate=None, refresh=1, on_uns
             if anchor == "soft" and kind == "constant":
                 b = 1.0 - a_val
                 _warn_unstable(on_unstable, x, null, 1.0 - x * b, "the soft 'anchored' rule")
-                h = _stack([b * geometric_sum(x * b, t) for t in times], n)
+                h = b * geometric_sums(x * b, times)
             elif anchor == "soft" and kind == "schedule":
                 if np.isinf(times).any():
                     raise ValueError("times contains inf; a schedule has no limit (allowed: "
@@ -627,10 +627,6 @@ def train_many(K, targets, times, runs, *, learning_rate=None, refresh=1, on_uns
             paths[i].eigen_dual = _finish(eta * d, null, _rest[3])
             paths[i].refresh_log = log
     return paths
-
-
-def _stack(rows, n):
-    return np.stack(rows) if rows else np.empty((0, n))
 
 
 def _finish(d, null, one_d):
