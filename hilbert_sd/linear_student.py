@@ -17,7 +17,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from hilbert_sd._linear_flow import row_space_basis
+from hilbert_sd.linear.student import _row_space_basis
 
 __all__ = ["SoftLabelLogisticRegression"]
 
@@ -166,7 +166,7 @@ class SoftLabelLogisticRegression(ClassifierMixin, BaseEstimator):
             penalized[-1] = 0.0
         if self.alpha == 0.0:
             # Gradients lie in the row space: Newton there is the flow's limit from zero.
-            B = row_space_basis(A)
+            B = _row_space_basis(A)
         else:
             B = np.eye(A.shape[1])
         M = self.alpha * (B.T * penalized) @ B

@@ -15,7 +15,6 @@ from scipy.stats import kstest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from hilbert_sd import linear
-from hilbert_sd._linear_flow import _deep_gradient, _deep_hessian, balanced_factors
 from hilbert_sd.linear import (
     FlowConvergenceWarning,
     angle_to_teacher,
@@ -30,6 +29,8 @@ from hilbert_sd.linear import (
     risk_bound,
     transfer_risk,
 )
+from hilbert_sd.linear.student import _balanced_factors as balanced_factors
+from hilbert_sd.linear.student import _deep_gradient, _deep_hessian
 from hilbert_sd.linear_student import SoftLabelLogisticRegression
 
 from naive_linear import (
@@ -230,6 +231,29 @@ def test_cross_entropy_is_safe_at_saturated_logits():
     assert np.isfinite(value) and value == pytest.approx(expected, rel=1e-14)
     w_small = np.array([0.3, 0.1])
     assert linear.loss(w_small, X, w_star) == pytest.approx(naive_loss(w_small, X, s), rel=1e-14)
+
+
+def test_teacher_probabilities_and_the_deprecated_soft_labels_alias():
+    X, w_star, _ = problem(6, 3, seed=4)
+    s = linear.teacher_probabilities(X, w_star, temperature=0.5)
+    np.testing.assert_allclose(s, expit(X @ w_star / 0.5), rtol=1e-15)
+    with pytest.warns(DeprecationWarning,
+                      match="hilbert_sd.linear.soft_labels is renamed teacher_probabilities"):
+        old = linear.soft_labels(X, w_star, 0.5)
+    np.testing.assert_array_equal(old, s)
+
+
+def test_public_names_of_the_package():
+    # the split into hilbert_sd.linear.{teacher, student, geometry, risk, hard_labels} keeps
+    # every public name importable from hilbert_sd.linear
+    assert set(linear.__all__) == {
+        "FlowConvergenceWarning", "FlowReport", "angle_to_teacher", "distill",
+        "expected_isotropic_risk", "hard_label_student", "isotropic_angle_cdf", "loss",
+        "max_margin_direction", "polar_angle_cdf", "polar_sample", "polar_transfer_risk",
+        "risk_bound", "soft_labels", "teacher_probabilities", "transfer_risk",
+    }
+    for name in linear.__all__:
+        assert getattr(linear, name).__module__.startswith("hilbert_sd.linear.")
 
 
 # ------------------------------------------------------------------------- transfer risk
@@ -495,6 +519,16 @@ def test_bad_input_is_rejected_with_clear_errors():
         transfer_risk(np.zeros(3), w_star)
     with pytest.raises(ValueError, match="zero vector"):
         transfer_risk(w_star, np.zeros(3))
+
+
+def test_complex_inputs_are_rejected_not_cast():
+    # numpy would drop the imaginary part with only a ComplexWarning
+    with pytest.raises(ValueError, match="complex"):
+        distill(np.array([[1 + 1j, 0.0], [0.0, 1.0]]), np.array([1.0, 0.0]))
+    with pytest.raises(ValueError, match="complex"):
+        distill(np.eye(2), np.array([1.0 + 0.5j, 0.0]))
+    with pytest.raises(ValueError, match="complex"):
+        linear.teacher_probabilities(np.eye(2), np.array([1.0, 0.0], dtype=complex))
 
 
 def test_isotropic_angle_cdf_matches_sampled_inputs():
