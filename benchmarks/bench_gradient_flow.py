@@ -71,7 +71,7 @@ def main(argv=None):
             t_flow = min(t_flow, dt)
             if spec is None:
                 spec = eigh_psd(K)
-            dt, u_rest = _timed(lambda: gradient_flow(None, y, times, spectrum=spec))
+            dt, u_rest = _timed(lambda: gradient_flow(spec, y, times))
             t_rest = min(t_rest, dt)
         assert u.shape == (times.size, n) and np.all(np.isfinite(u))
         np.testing.assert_allclose(u_rest, u, atol=1e-8)

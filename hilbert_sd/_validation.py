@@ -9,6 +9,7 @@ import numpy as np
 
 __all__ = [
     "as_float_array",
+    "check_kernel_rows",
     "check_scalar",
     "check_square_symmetric",
     "check_targets",
@@ -32,8 +33,15 @@ def as_float_array(a, name, *, ndim=None, allow_empty=False):
     ndarray of dtype float64 (a view of ``a`` when no conversion is needed; never written to)
     """
     try:
+        if np.iscomplexobj(a):
+            # numpy would drop the imaginary part with only a ComplexWarning
+            raise ValueError(
+                f"{name} has complex dtype {np.asarray(a).dtype}; hilbert_sd works with real "
+                "inputs only (pass the real part explicitly if that is what you mean)")
         arr = np.asarray(a, dtype=np.float64)
     except (TypeError, ValueError) as exc:
+        if "complex dtype" in str(exc):
+            raise
         raise ValueError(f"{name} must be an array of real numbers; got {type(a).__name__}") from exc
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
@@ -117,3 +125,17 @@ def check_targets(y, n, name="y"):
     if y.ndim == 2 and y.shape[1] == 0:
         raise ValueError(f"{name} has no columns (shape {y.shape})")
     return y
+
+
+def check_kernel_rows(K_new, n, name="K_new"):
+    """Validate ``k(X_new, X)`` for predictions: 2-D, ``n`` columns, finite, real.
+
+    Returns
+    -------
+    K_new : ndarray of shape (n_new, n), float64 (not copied when already float64)
+    """
+    K_new = as_float_array(K_new, name, ndim=2, allow_empty=True)
+    if K_new.shape[1] != n:
+        raise ValueError(f"{name} must have shape (n_new, {n}) (one column per training "
+                         f"sample); got {K_new.shape}")
+    return K_new

@@ -19,11 +19,11 @@ import warnings
 
 import numpy as np
 
-from hilbert_sd._validation import as_float_array, check_scalar, check_targets
+from hilbert_sd._validation import as_float_array, check_kernel_rows, check_scalar, check_targets
 from hilbert_sd.bounds import rkhs_norms
 from hilbert_sd.distillation import DistillationPath, self_distill
 from hilbert_sd.exceptions import NumericalWarning
-from hilbert_sd.flow import _filters
+from hilbert_sd.flow import FlowPath
 
 __all__ = ["Comparison", "filter_ratio_excess", "match_early_stopping", "matched_times"]
 
@@ -384,9 +384,7 @@ def match_early_stopping(K=None, y=None, *, epsilon=None, path=None, n_rounds=No
     if (K_test is None) != (y_test is None):
         raise ValueError("give both K_test and y_test, or neither")
     if K_test is not None:
-        K_test = as_float_array(K_test, "K_test", ndim=2)
-        if K_test.shape[1] != n:
-            raise ValueError(f"K_test must have shape (n_test, {n}); got {K_test.shape}")
+        K_test = check_kernel_rows(K_test, n, "K_test")
         y_test = check_targets(y_test, K_test.shape[0], "y_test")
         if y_test.reshape(K_test.shape[0], -1).shape[1] != z0m.shape[1]:
             raise ValueError("y_test must have as many columns as the training targets")
@@ -405,7 +403,8 @@ def match_early_stopping(K=None, y=None, *, epsilon=None, path=None, n_rounds=No
         warnings.warn(f"rounds {bad[:5]} have a training error the flow cannot reach; "
                       "their flow rows are nan", NumericalWarning, stacklevel=2)
     finite_tau = np.where(np.isnan(tau), 0.0, tau)
-    E, G = _filters(lam, finite_tau, eta / n, "flow", spec.rank_tolerance)
+    flow = FlowPath(spec, z0m, 2, finite_tau, learning_rate=eta, method="flow")
+    E, G = flow.filters, flow.prediction_filters
     with np.errstate(divide="ignore"):
         log_es = np.log(E)
     log_es[np.isnan(tau)] = np.nan
@@ -431,9 +430,8 @@ def match_early_stopping(K=None, y=None, *, epsilon=None, path=None, n_rounds=No
     sd_test = es_test = np.full(R, np.nan)
     if K_test is not None:
         Yt = y_test.reshape(K_test.shape[0], -1)
-        KU = K_test @ spec.eigenvectors  # one (n_test x n) (n x n) product for both methods
         sd_pred = path.predict(K_test, rounds).reshape(R, K_test.shape[0], -1)
-        es_pred = np.einsum("qn,rn,nm->rqm", KU, G, z0m, optimize=True)
+        es_pred = flow.predict(K_test, rounds)
         sd_test = ((sd_pred - Yt) ** 2).sum(axis=(1, 2)) / K_test.shape[0]
         es_test = ((es_pred - Yt) ** 2).sum(axis=(1, 2)) / K_test.shape[0]
         es_test[np.isnan(tau)] = np.nan

@@ -13,15 +13,19 @@ import numpy as np
 from hilbert_sd import _resolvent
 from hilbert_sd._validation import check_scalar, check_targets
 from hilbert_sd.exceptions import InfeasibleBudgetError, InfeasibleBudgetWarning, NumericalWarning
-from hilbert_sd.spectral import Spectrum, eigh_psd
+from hilbert_sd.filters import _ridge_pair, _sd_log_filters, _sd_multipliers
+from hilbert_sd.spectral import SpectralPath, as_spectrum
 
 __all__ = ["DistillationPath", "self_distill"]
 
 _CHUNK = 1024
 
 
-class DistillationPath:
+class DistillationPath(SpectralPath):
     """The result of :func:`self_distill`: every round of a self-distillation run.
+
+    A :class:`~hilbert_sd.spectral.SpectralPath` over rounds (an index of None means the last
+    round).
 
     Rounds are 0-indexed; round 0 fits the original targets. ``R`` below is the number of
     rounds computed (``n_rounds + 1``, or up to and including the collapse round when the run
@@ -29,8 +33,6 @@ class DistillationPath:
 
     Attributes
     ----------
-    eigenvalues : ndarray of shape (n,)
-        Eigenvalues of the kernel matrix, descending, round-off negatives clipped to 0.
     spectrum : Spectrum
         The eigendecomposition (eigenvectors, clipping report, numerical rank).
     ridges : ndarray of shape (R,) or (R, m)
@@ -56,9 +58,12 @@ class DistillationPath:
         The rule that produced the path.
     """
 
+    _default_index = "last"
+    _point_name = "round"
+
     def __init__(self, spectrum, z0, ridges, log_d, status, *, epsilon, alpha, mix,
                  multioutput, y_ndim):
-        self.spectrum = spectrum
+        super().__init__(spectrum, z0, y_ndim)
         self._z0 = z0  # (n, m)
         self._ridges = ridges  # (R, k) with k = 1 or m
         self._log_d = log_d  # (R, n, k)
@@ -68,7 +73,9 @@ class DistillationPath:
         self.alpha = alpha
         self.mix = mix
         self.multioutput = multioutput
-        self._y_ndim = y_ndim
+
+    def __len__(self):
+        return self._log_d.shape[0]
 
     # ---- shapes --------------------------------------------------------------------------
     def _out(self, arr, lead):
@@ -76,15 +83,6 @@ class DistillationPath:
         if self._y_ndim == 1 or (self.multioutput == "joint" and lead == "filter"):
             return arr[..., 0]
         return arr
-
-    @property
-    def eigenvalues(self):
-        return self.spectrum.eigenvalues
-
-    @property
-    def n_samples(self):
-        """Number of training samples n."""
-        return self.spectrum.n
 
     @property
     def n_rounds(self):
@@ -134,23 +132,20 @@ class DistillationPath:
 
     def _multipliers(self):
         """(R + 1, n, k) target multipliers c_t (c_0 = 1, c_t = mix + (1 - mix) D_{t-1})."""
-        d = self._weights()
-        c = np.empty((d.shape[0] + 1,) + d.shape[1:])
-        c[0] = 1.0
-        c[1:] = self.mix + (1.0 - self.mix) * d
-        return c
+        return _sd_multipliers(self._weights(), 1.0 - self.mix)
 
     @property
     def coefficients(self):
         return self._out(self._multipliers() * self._z0, "data")
 
-    # ---- per-round quantities --------------------------------------------------------------
-    def _round(self, t):
-        R = self._log_d.shape[0]
-        t = int(t)
-        if not 0 <= t < R:
-            raise ValueError(f"round t={t} is out of range; allowed: 0 <= t <= {R - 1}")
-        return t
+    # ---- the SpectralPath interface ------------------------------------------------------
+    def _filter_rows(self, idx):
+        return self._weights()[idx]
+
+    def _dual_coefficients(self, idx):
+        """Uᵀ a_t = c_t z0 / (λ + α_t): no eigenvalue is divided by (zero on collapsed rounds)."""
+        _, inv = _ridge_pair(self.eigenvalues, self._ridges[idx])
+        return self._multipliers()[idx] * inv * self._z0
 
     def train_predictions(self, t=None):
         """Fit of round(s) ``t`` at the training inputs, f_t(X) (default: the last round).
@@ -164,12 +159,7 @@ class DistillationPath:
         -------
         ndarray of shape (n,) / (n, m), or (len(t), n[, m]) for an array of rounds
         """
-        scalar = t is None or np.ndim(t) == 0
-        rounds = np.atleast_1d(self.n_rounds if t is None else t).astype(int)
-        for r in rounds:
-            self._round(r)
-        fits = self._out(self._from_eigenbasis(self._weights()[rounds] * self._z0), "data")
-        return fits[0] if scalar else fits
+        return super().train_predictions(t)
 
     def dual_coef(self, t=None):
         """Dual coefficients a_t of round(s) ``t``: f_t(x) = k(x, X) a_t.
@@ -187,28 +177,7 @@ class DistillationPath:
         -------
         ndarray of shape (n,) / (n, m), or (len(t), n[, m]) for an array of rounds
         """
-        scalar = t is None or np.ndim(t) == 0
-        rounds = np.atleast_1d(self.n_rounds if t is None else t).astype(int)
-        for r in rounds:
-            self._round(r)
-        dual = self._out(self._dual_coefs(rounds), "data")
-        return dual[0] if scalar else dual
-
-    def _dual_coefs(self, rounds):
-        """(len(rounds), n, m) dual coefficients, one matrix product for all rounds."""
-        lam = self.eigenvalues
-        c = self._multipliers()[rounds]  # (r, n, k)
-        alpha = self._ridges[rounds]  # (r, k)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            inv = 1.0 / (lam[None, :, None] + alpha[:, None, :])
-        inv = np.where(np.isfinite(alpha)[:, None, :], inv, 0.0)
-        return self._from_eigenbasis(c * inv * self._z0)
-
-    def _from_eigenbasis(self, coef):
-        """U @ coef[i] for every i of a (r, n, m) stack, as one matrix product."""
-        r, n, m = coef.shape
-        out = self.spectrum.eigenvectors @ coef.transpose(1, 0, 2).reshape(n, r * m)
-        return out.reshape(n, r, m).transpose(1, 0, 2)
+        return super().dual_coef(t)
 
     def predict(self, K_new, t=None):
         """Function of round(s) ``t`` at new points, given ``K_new = k(X_new, X)``.
@@ -223,19 +192,7 @@ class DistillationPath:
         -------
         ndarray of shape (n_new,) / (n_new, m), or (len(t), n_new[, m]) for an array of rounds
         """
-        K_new = np.asarray(K_new, dtype=np.float64)
-        if K_new.ndim != 2 or K_new.shape[1] != self.n_samples:
-            raise ValueError(
-                f"K_new must have shape (n_new, {self.n_samples}); got {K_new.shape}"
-            )
-        scalar = t is None or np.ndim(t) == 0
-        rounds = np.atleast_1d(self.n_rounds if t is None else t).astype(int)
-        for r in rounds:
-            self._round(r)
-        dual = self._dual_coefs(rounds)  # (r, n, m)
-        preds = np.einsum("an,rnm->ram", K_new, dual, optimize=True)
-        preds = self._out(preds, "data")
-        return preds[0] if scalar else preds
+        return super().predict(K_new, t)
 
     def train_mse(self):
         """(1/n)‖f_t(X) − y_t‖² per round: ε on every non-collapsed constrained round (M1).
@@ -245,7 +202,7 @@ class DistillationPath:
         ndarray of shape (R,) (joint / single output) or (R, m) (independent)
         """
         c = self._multipliers()[:-1]
-        resid = (c - self._weights()) ** 2 * self._z0**2  # (R, n, m) by Parseval
+        resid = ((c - self._weights()) * self._z0) ** 2  # (R, n, m) by Parseval
         per_col = resid.sum(axis=1) / self.n_samples
         if self.multioutput == "joint" or self._y_ndim == 1:
             return per_col.sum(axis=1)
@@ -261,7 +218,7 @@ class DistillationPath:
 
 def self_distill(K, y, *, epsilon=None, alpha=None, n_rounds=None, mix=0.0,
                  multioutput="joint", on_infeasible="raise", max_rounds=100_000,
-                 spectrum=None, on_indefinite="raise", backend="numba"):
+                 on_indefinite="raise", check_input=True):
     """Self-distil kernel ridge regression in the eigenbasis of the kernel matrix.
 
     Round 0 fits ``y``; round t + 1 refits the predictions of round t at the training inputs
@@ -271,10 +228,11 @@ def self_distill(K, y, *, epsilon=None, alpha=None, n_rounds=None, mix=0.0,
 
     Parameters
     ----------
-    K : array-like of shape (n, n)
+    K : array-like of shape (n, n) or Spectrum
         Kernel matrix on the training inputs: symmetric PSD. Round-off negative eigenvalues
         are clipped (reported in ``path.spectrum.n_clipped``); clearly negative ones raise.
-        Never modified.
+        Never modified. Or its :class:`~hilbert_sd.spectral.Spectrum` (from
+        :func:`hilbert_sd.spectral.decompose`), shared between runs.
     y : array-like of shape (n,) or (n, m)
         Targets of round 0.
     epsilon : float, optional
@@ -298,15 +256,11 @@ def self_distill(K, y, *, epsilon=None, alpha=None, n_rounds=None, mix=0.0,
         ridge, the numerical-rank tolerance of K.
     max_rounds : int, default=100000
         Safety cap for ``n_rounds=None``.
-    spectrum : Spectrum, optional
-        A precomputed :func:`hilbert_sd.spectral.eigh_psd` of K, shared between runs. K may
-        then be None.
     on_indefinite : {"raise", "warn"}, default="raise"
         Eigenvalues of K clearly below 0 raise, or warn and are clipped to 0
         (see :func:`hilbert_sd.spectral.eigh_psd`).
-    backend : {"numba", "numpy"}, default="numba"
-        Implementation of the per-round root solver (the numba one is faster; see
-        ``benchmarks/bench_self_distill.py``).
+    check_input : bool, default=True
+        Validate the arguments. The estimators, which validated already, turn it off.
 
     Returns
     -------
@@ -321,7 +275,10 @@ def self_distill(K, y, *, epsilon=None, alpha=None, n_rounds=None, mix=0.0,
 
     Notes
     -----
-    Cost: one O(n³) eigendecomposition, one O(n²) projection, then O(n) per round.
+    Cost: one O(n³) eigendecomposition, one O(n²) projection, then O(n) per round. The root
+    equation of every round is solved in logs, so targets and budgets anywhere in the float
+    range (a ‖y‖² that overflows, an ε near the smallest double) give the ridge, not an
+    overflow.
     The ε-constrained fit and its root equation are the paper's form (Mobahi et al. 2020);
     the monotonicity, bracket, collapse and infeasibility statements are derived
     (theory.md §1-2).
@@ -337,6 +294,47 @@ def self_distill(K, y, *, epsilon=None, alpha=None, n_rounds=None, mix=0.0,
     >>> bool(np.all(np.diff(path.alphas) > 0))
     True
     """
+    if check_input:
+        epsilon, alpha, mix, n_rounds, max_rounds = _check_rule(
+            epsilon, alpha, mix, n_rounds, max_rounds, multioutput, on_infeasible)
+    spectrum = as_spectrum(K, on_indefinite=on_indefinite, check_input=check_input)
+    n = spectrum.n
+    y = check_targets(y, n) if check_input else np.asarray(y, dtype=np.float64)
+    y_ndim = y.ndim
+    Y = y.reshape(n, -1)
+    z0 = spectrum.project(Y)  # (n, m): the one O(n²) projection
+    lam = spectrum.eigenvalues
+
+    # One filter for joint targets (the path depends on the summed energies only), one per
+    # column for independent ones.
+    if multioutput == "joint" or Y.shape[1] == 1:
+        log_e0 = _resolvent.log_energies(z0)[:, None]
+    else:
+        log_e0 = np.stack([_resolvent.log_energies(z0[:, [j]]) for j in range(Y.shape[1])],
+                          axis=1)
+    ridges, status = _run_ridges(lam, log_e0, spectrum, epsilon=epsilon, alpha=alpha, mix=mix,
+                                 n_rounds=n_rounds, max_rounds=max_rounds,
+                                 on_infeasible=on_infeasible)
+    log_d = _sd_log_filters(lam, ridges, 1.0 - mix)
+    path = DistillationPath(spectrum, z0, ridges, log_d, status, epsilon=epsilon, alpha=alpha,
+                            mix=mix, multioutput=multioutput, y_ndim=y_ndim)
+    if path.infeasible_rounds:
+        t = path.infeasible_rounds[0]
+        targets = path._multipliers()[t] * z0
+        floor = _null_energy(_resolvent.log_energies(targets), lam, spectrum.rank_tolerance)
+        warnings.warn(
+            f"epsilon={epsilon:g} is below the floor {floor:.6g} that the kernel can reach "
+            f"(target energy in its numerical null space) in round(s) "
+            f"{list(path.infeasible_rounds)[:5]}; fitted those with the smallest admissible "
+            f"ridge {spectrum.rank_tolerance:.3g}",
+            InfeasibleBudgetWarning,
+            stacklevel=2,
+        )
+    return path
+
+
+def _check_rule(epsilon, alpha, mix, n_rounds, max_rounds, multioutput, on_infeasible):
+    """Validate the rule of :func:`self_distill`; returns the checked scalars."""
     if (epsilon is None) == (alpha is None):
         raise ValueError(
             "exactly one of epsilon (budget rule) and alpha (fixed ridge) must be given; "
@@ -351,8 +349,6 @@ def self_distill(K, y, *, epsilon=None, alpha=None, n_rounds=None, mix=0.0,
         raise ValueError(f"multioutput={multioutput!r}; allowed: 'joint', 'independent'")
     if on_infeasible not in ("raise", "warn"):
         raise ValueError(f"on_infeasible={on_infeasible!r}; allowed: 'raise', 'warn'")
-    if backend not in ("numba", "numpy"):
-        raise ValueError(f"backend={backend!r}; allowed: 'numba', 'numpy'")
     max_rounds = check_scalar(max_rounds, "max_rounds", low=1, integer=True)
     if n_rounds is None:
         if alpha is not None:
@@ -363,80 +359,54 @@ def self_distill(K, y, *, epsilon=None, alpha=None, n_rounds=None, mix=0.0,
                              "and mixed targets need not ever collapse: give n_rounds >= 0")
     else:
         n_rounds = check_scalar(n_rounds, "n_rounds", low=0, integer=True)
-
-    if spectrum is None:
-        if K is None:
-            raise ValueError("K is required when no precomputed spectrum is given")
-        spectrum = eigh_psd(K, on_indefinite=on_indefinite)
-    elif not isinstance(spectrum, Spectrum):
-        raise ValueError(f"spectrum must be a hilbert_sd.spectral.Spectrum; got {type(spectrum)}")
-    n = spectrum.n
-    y = check_targets(y, n)
-    y_ndim = y.ndim
-    Y = y.reshape(n, -1)
-    z0 = spectrum.project(Y)  # (n, m): the one O(n²) projection
-    lam = spectrum.eigenvalues
-
-    # One filter for joint targets (the path depends on the summed energies only), one per
-    # column for independent ones.
-    energies = z0**2
-    if multioutput == "joint" or Y.shape[1] == 1:
-        energies = energies.sum(axis=1, keepdims=True)
-    ridges, status = _run_ridges(lam, energies, spectrum, epsilon=epsilon, alpha=alpha, mix=mix,
-                                 n_rounds=n_rounds, max_rounds=max_rounds,
-                                 on_infeasible=on_infeasible, backend=backend)
-    log_d = _resolvent.log_filters(lam, ridges, mix)
-    path = DistillationPath(spectrum, z0, ridges, log_d, status, epsilon=epsilon, alpha=alpha,
-                            mix=mix, multioutput=multioutput, y_ndim=y_ndim)
-    if path.infeasible_rounds:
-        t = path.infeasible_rounds[0]
-        targets = path._multipliers()[t] * z0
-        floor = _null_energy(np.sum(targets**2, axis=1), lam, spectrum.rank_tolerance)
-        warnings.warn(
-            f"epsilon={epsilon:g} is below the floor {floor:.6g} that the kernel can reach "
-            f"(target energy in its numerical null space) in round(s) "
-            f"{list(path.infeasible_rounds)[:5]}; fitted those with the smallest admissible "
-            f"ridge {spectrum.rank_tolerance:.3g}",
-            InfeasibleBudgetWarning,
-            stacklevel=2,
-        )
-    return path
+    return epsilon, alpha, mix, n_rounds, max_rounds
 
 
-def _null_energy(energies, lam, rank_tol):
+def _null_energy(log_energies, lam, rank_tol):
     """(1/n) × the target energy in the numerical null space of K: the lowest reachable
-    mean squared training error (theory.md §1, "infeasible")."""
-    return float(energies[lam <= rank_tol].sum() / lam.shape[0])
+    mean squared training error (theory.md §1, "infeasible"); ``inf`` beyond the float
+    range."""
+    null = log_energies[lam <= rank_tol]
+    if null.size == 0 or np.all(null == -np.inf):
+        return 0.0
+    top = null.max()
+    with np.errstate(over="ignore"):
+        return float(np.exp(top + np.log(np.sum(np.exp(null - top))) - np.log(lam.shape[0])))
 
 
-def _run_ridges(lam, e0, spectrum, *, epsilon, alpha, mix, n_rounds, max_rounds,
-                on_infeasible, backend):
-    """Ridges and statuses (R, k) of the recursion for the k columns of energies ``e0``."""
-    n, k = e0.shape
-    budget = n * epsilon if epsilon is not None else 0.0
+def _run_ridges(lam, log_e0, spectrum, *, epsilon, alpha, mix, n_rounds, max_rounds,
+                on_infeasible):
+    """Ridges and statuses (R, k) of the recursion for the k columns of log energies."""
+    n, k = log_e0.shape
+    log_budget = math.log(n) + math.log(epsilon) if epsilon is not None else 0.0
     fixed = alpha if alpha is not None else -1.0
     rank_tol = spectrum.rank_tolerance
     infeasible_alpha = max(rank_tol, np.finfo(float).tiny) if on_infeasible == "warn" else np.nan
     if n_rounds is not None:
         total = n_rounds + 1
     else:
-        # M6 (derived): the collapse round is at most ceil(r0^2 - 1).
-        r0_sq = float(e0.sum(axis=0).max()) / budget
-        total = min(int(math.ceil(max(r0_sq - 1.0, 0.0))) + 2, max_rounds)
+        # M6 (derived): the collapse round is at most ceil(r0^2 - 1); r0^2 may overflow.
+        col_max = log_e0.max(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_tot = col_max + np.log(np.sum(np.exp(log_e0 - col_max), axis=0))
+        log_r0_sq = float(np.max(np.where(np.isfinite(col_max), log_tot, -np.inf))) - log_budget
+        if log_r0_sq >= math.log(max_rounds):
+            total = max_rounds
+        else:
+            total = min(int(math.ceil(max(math.exp(log_r0_sq) - 1.0, 0.0))) + 2, max_rounds)
     chunks_a, chunks_s = [], []
-    c = np.ones_like(e0)
+    log_c = np.zeros_like(log_e0)
     alpha0 = np.zeros(k)
     done = 0
     while done < total:
         size = total if n_rounds is not None else min(_CHUNK, total - done)
-        a, st, c, n_done = _resolvent.run_paths(
-            lam, e0, budget=budget, mix=mix, n_fits=size, fixed_alpha=fixed,
-            rank_tol=rank_tol, infeasible_alpha=infeasible_alpha, backend=backend,
-            c0=c, alpha0=alpha0)
+        a, st, log_c, n_done = _resolvent.run_paths(
+            lam, log_e0, log_budget=log_budget, mix=mix, n_fits=size, fixed_alpha=fixed,
+            rank_tol=rank_tol, infeasible_alpha=infeasible_alpha, log_c0=log_c, alpha0=alpha0)
         stopped = np.isnan(a).any(axis=0)
         if stopped.any():
             j = int(np.argmax(stopped))
-            floor = _null_energy(e0[:, j] * c[:, j] ** 2, lam, rank_tol)
+            floor = _null_energy(log_e0[:, j] + 2.0 * log_c[:, j], lam, rank_tol)
             raise InfeasibleBudgetError(
                 f"epsilon={epsilon:g} is below the floor {floor:.6g} that the kernel can reach in "
                 f"round {done + int(n_done[j]) - 1} (the targets' energy in the numerical null "

@@ -6,11 +6,14 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from hilbert_sd._validation import check_scalar
 from hilbert_sd.distillation import self_distill
 from hilbert_sd.exceptions import CollapseWarning
+from hilbert_sd.flow import _check_method, _check_times, flow_path
 from hilbert_sd.kernels import KERNEL_PARAMS, gram
+from hilbert_sd.spectral import decompose
 
-__all__ = ["SelfDistilledKernelRidge"]
+__all__ = ["GradientFlowKernelRegressor", "SelfDistilledKernelRidge"]
 
 class _KernelMixin:
     """Kernel handling shared by the estimators (``kernel``, ``gamma``, ``degree``, ``coef0``,
@@ -47,6 +50,13 @@ class _KernelMixin:
                 f"got shape {X.shape}"
             )
         return X, y
+
+    def _spectrum(self, X):
+        """The one factorization of the training kernel matrix (validated by ``_validate_fit``;
+        a precomputed matrix that is not PSD is replaced by its nearest PSD matrix, with a
+        warning, as scikit-learn's estimators accept any symmetric matrix)."""
+        K = self._get_kernel(X)
+        return decompose(K, on_indefinite="warn", check_input=self.kernel == "precomputed")
 
     def _kernel_new(self, X):
         check_is_fitted(self)
@@ -175,13 +185,12 @@ class SelfDistilledKernelRidge(_KernelMixin, RegressorMixin, BaseEstimator):
         self : SelfDistilledKernelRidge
         """
         X, y = self._validate_fit(X, y)
-        K = self._get_kernel(X)
         if self.alpha is None:
             rule = {"epsilon": self.epsilon}
         else:
             rule = {"alpha": self.alpha}
-        path = self_distill(K, y, n_rounds=self.n_rounds, mix=self.mix,
-                            on_infeasible="warn", on_indefinite="warn", **rule)
+        path = self_distill(self._spectrum(X), y, n_rounds=self.n_rounds, mix=self.mix,
+                            on_infeasible="warn", **rule)
         T = path.collapse_round
         if T is not None:
             warnings.warn(
@@ -229,3 +238,160 @@ class SelfDistilledKernelRidge(_KernelMixin, RegressorMixin, BaseEstimator):
         K_new = self._kernel_new(X)
         for dual in self.dual_coefs_:
             yield K_new @ dual
+
+
+class GradientFlowKernelRegressor(_KernelMixin, RegressorMixin, BaseEstimator):
+    """Kernel regression by gradient flow from the zero function, stopped at ``time``.
+
+    The flow on (1/2n)‖f(X) − y‖² with learning rate η (theory.md §3):
+    f_t(x) = k(x, X) U diag((1 − exp(−η t λ/n)) / λ) Uᵀ y, evaluated stably (no division by a
+    zero eigenvalue). ``time=np.inf`` is the minimum-norm interpolant (pseudo-inverse on the
+    numerically positive eigenvalues). Early stopping regularizes differently from ridge and
+    from self-distillation: its filter ratios never exceed λ_k/λ_j (derived, see
+    :mod:`hilbert_sd.compare`).
+
+    Parameters
+    ----------
+    time : float, default=1.0
+        Stopping time t ≥ 0, or ``np.inf``. With ``method="gd"``: a number of steps.
+    learning_rate : float, default=1.0
+        η > 0.
+    kernel : str or callable, default="rbf"
+        "linear", "polynomial", "rbf", "laplacian", "arccos", "ntk", "precomputed" or a
+        callable ``k(X, Y) -> ndarray``.
+    gamma : float, optional
+        Kernel coefficient of rbf, laplacian and polynomial (default 1 / n_features).
+    degree : int, default=3
+        Degree of the polynomial kernel.
+    coef0 : float, default=1
+        Independent term of the polynomial kernel.
+    kernel_params : dict, optional
+        Further kernel parameters.
+    method : {"flow", "gd"}, default="flow"
+        Continuous flow, or discrete gradient descent with step ``learning_rate``
+        (``fit`` raises ``ValueError`` when η λ_max / n ≥ 2, the unstable range).
+
+    Attributes
+    ----------
+    dual_coef_ : ndarray of shape (n_samples,) or (n_samples, n_targets)
+        ``f(x) = k(x, X_fit_) @ dual_coef_`` at ``time``.
+    eigenvalues_ : ndarray of shape (n_samples,)
+        Eigenvalues of the training kernel matrix, descending.
+    spectrum_ : Spectrum
+        The eigendecomposition (reused by ``staged_predict``).
+    X_fit_ : ndarray of shape (n_samples, n_features)
+        Training inputs (the training kernel matrix for ``kernel="precomputed"``).
+    n_features_in_ : int
+
+    See Also
+    --------
+    hilbert_sd.gradient_flow : training outputs at many times.
+    hilbert_sd.SelfDistilledKernelRidge : the regularizer it is compared with.
+
+    Notes
+    -----
+    A precomputed matrix with clearly negative eigenvalues emits
+    :class:`~hilbert_sd.NumericalWarning` and is replaced by its nearest PSD matrix, as in
+    :class:`~hilbert_sd.SelfDistilledKernelRidge`. The default ``time=1.0`` with η = 1 stops
+    the flow early: directions with λ ≪ n are barely fitted.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hilbert_sd import GradientFlowKernelRegressor
+    >>> x = np.linspace(0, 1, 11)[:, None]
+    >>> y = np.sin(2 * np.pi * x[:, 0])
+    >>> model = GradientFlowKernelRegressor(time=np.inf, gamma=80.0).fit(x, y)
+    >>> bool(np.allclose(model.predict(x), y))
+    True
+    >>> preds = np.stack(list(model.staged_predict(x, [1.0, 10.0, 100.0])))
+    >>> preds.shape
+    (3, 11)
+    """
+
+    def __init__(self, time=1.0, learning_rate=1.0, kernel="rbf", gamma=None, degree=3,
+                 coef0=1, kernel_params=None, method="flow"):
+        self.time = time
+        self.learning_rate = learning_rate
+        self.kernel = kernel
+        self.gamma = gamma
+        self.degree = degree
+        self.coef0 = coef0
+        self.kernel_params = kernel_params
+        self.method = method
+
+    def _check_params(self):
+        method = _check_method(self.method)
+        eta = check_scalar(self.learning_rate, "learning_rate", low=0.0, low_inclusive=False)
+        time = check_scalar(self.time, "time", low=0.0, allow_inf=True)
+        if method == "gd":
+            _check_times(time, "gd")
+        return method, eta, time
+
+    def fit(self, X, y):
+        """Run the flow on (X, y) up to ``time``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training inputs, or the training kernel matrix for ``kernel="precomputed"``.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+
+        Returns
+        -------
+        self : GradientFlowKernelRegressor
+        """
+        method, eta, time = self._check_params()
+        X, y = self._validate_fit(X, y)
+        spectrum = self._spectrum(X)
+        path = flow_path(spectrum, y, [time], learning_rate=eta, method=method,
+                         on_unstable="raise", check_input=False)
+        self.path_ = path
+        self.spectrum_ = spectrum
+        self.eigenvalues_ = spectrum.eigenvalues
+        self.dual_coef_ = path.dual_coef(0)
+        self.X_fit_ = X
+        return self
+
+    def predict(self, X):
+        """Predict with the function at ``time``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, n_features)
+            Or ``k(X, X_fit_)`` of shape (n_queries, n_samples) for ``kernel="precomputed"``.
+
+        Returns
+        -------
+        ndarray of shape (n_queries,) or (n_queries, n_targets)
+        """
+        return self._kernel_new(X) @ self.dual_coef_
+
+    def staged_predict(self, X, times):
+        """Yield the predictions at each of ``times``, from the one factorization of ``fit``.
+
+        All times are computed in one batch of matrix products;
+        ``np.stack(list(model.staged_predict(X, times)))`` gives an array of shape
+        (n_times, n_queries[, n_targets]).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, n_features)
+            Or ``k(X, X_fit_)`` for ``kernel="precomputed"``.
+        times : array-like of shape (n_times,)
+            Times ≥ 0 (or ``np.inf``); numbers of steps for ``method="gd"``. Any order.
+
+        Yields
+        ------
+        ndarray of shape (n_queries,) or (n_queries, n_targets)
+        """
+        check_is_fitted(self)
+        path = self.path_.at_times(times)
+        yield from path.predict(self._kernel_new(X), np.arange(len(path)))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # the default time=1.0 with learning_rate=1.0 is a strongly early-stopped fit
+        # (filter 1 - exp(-lambda/n) << 1 for most directions), so it underfits by design
+        tags.regressor_tags.poor_score = True
+        return tags

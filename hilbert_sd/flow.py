@@ -12,56 +12,27 @@ Both filters are evaluated in stable forms (``expm1``/``log1p`` and a series nea
 zero eigenvalue gives the limit η t / n, never a NaN. One eigendecomposition serves every time.
 """
 
-import math
 import warnings
 
 import numpy as np
-from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.utils.validation import check_is_fitted
 
+from hilbert_sd import filters as _filters_mod
 from hilbert_sd._validation import as_float_array, check_scalar, check_targets
-from hilbert_sd.estimators import _KernelMixin
 from hilbert_sd.exceptions import NumericalWarning
-from hilbert_sd.spectral import Spectrum, clip_tolerance, eigh_psd
+from hilbert_sd.filters import _check_times as _check_times_common
+from hilbert_sd.filters import _gd_pair, step_scale
+from hilbert_sd.spectral import SpectralPath, as_spectrum, clip_tolerance
 
 __all__ = [
-    "GradientFlowKernelRegressor",
+    "FlowPath",
     "flow_filters",
+    "flow_path",
     "gradient_descent",
     "gradient_flow",
     "max_stable_learning_rate",
 ]
 
 _METHODS = ("flow", "gd")
-
-# Below this argument the Taylor series of (1 - exp(-s)) / s and -log1p(-x) / x are used:
-# the first omitted terms are s**5 / 720 and x**5 / 6, below 2e-16 relative at 1e-3.
-_SERIES_CUTOFF = 1e-3
-
-
-def _phi(s):
-    """(1 − exp(−s)) / s for s ≥ 0 (1 at s = 0, 0 at s = inf), elementwise."""
-    s = np.asarray(s, dtype=np.float64)
-    out = np.empty_like(s)
-    small = s < _SERIES_CUTOFF
-    ss = s[small]
-    out[small] = 1.0 + ss * (-1.0 / 2 + ss * (1.0 / 6 + ss * (-1.0 / 24 + ss * (1.0 / 120))))
-    big = ~small
-    sb = s[big]
-    with np.errstate(invalid="ignore"):
-        out[big] = np.where(np.isinf(sb), 0.0, -np.expm1(-sb) / np.where(np.isinf(sb), 1.0, sb))
-    return out
-
-
-def _psi(x):
-    """−log1p(−x) / x for 0 ≤ x < 1 (1 at x = 0), elementwise."""
-    out = np.empty_like(x)
-    small = x < _SERIES_CUTOFF
-    xs = x[small]
-    out[small] = 1.0 + xs * (1.0 / 2 + xs * (1.0 / 3 + xs * (1.0 / 4 + xs * (1.0 / 5))))
-    xb = x[~small]
-    out[~small] = -np.log1p(-xb) / xb
-    return out
 
 
 def max_stable_learning_rate(eigenvalues, n_samples=None):
@@ -86,33 +57,12 @@ def max_stable_learning_rate(eigenvalues, n_samples=None):
     lam = as_float_array(eigenvalues, "eigenvalues", ndim=1)
     n = lam.shape[0] if n_samples is None else check_scalar(n_samples, "n_samples", low=1,
                                                              integer=True)
-    lam_max = float(np.max(lam))
-    return math.inf if lam_max <= 0 else 2.0 * n / lam_max
+    return _filters_mod.max_stable_learning_rate(max(float(np.max(lam)), 0.0), n, "mean")
 
 
 def _check_times(times, method):
-    scalar = np.ndim(times) == 0
-    name = "times" if method == "flow" else "steps"
-    try:
-        t = np.atleast_1d(np.asarray(times, dtype=np.float64))
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be real numbers; got {times!r}") from exc
-    if t.ndim != 1:
-        raise ValueError(f"{name} must be a scalar or 1-D; got shape {t.shape}")
-    if t.size == 0:
-        raise ValueError(f"{name} is empty; give at least one time")
-    bad = np.isnan(t) | (t < 0)
-    if bad.any():
-        raise ValueError(f"{name} contains {t[bad][0]!r}; allowed: [0, inf] (no NaN)")
-    if method == "gd":
-        finite = t[np.isfinite(t)]
-        frac = finite != np.floor(finite)
-        if frac.any():
-            raise ValueError(
-                f"steps contains the non-integer {finite[frac][0]!r}; gradient descent takes "
-                "whole steps: allowed 0, 1, 2, ... or inf"
-            )
-    return t, scalar
+    return _check_times_common(times, "times" if method == "flow" else "steps",
+                               integer=method == "gd")
 
 
 def _check_method(method):
@@ -123,9 +73,9 @@ def _check_method(method):
 
 def _check_stability(lam_max, n, learning_rate, on_unstable):
     """Gradient descent diverges when η λ_max / n ≥ 2: raise (default) or warn."""
-    x = learning_rate * lam_max / n
-    if x < 2.0:
+    if learning_rate < _filters_mod.max_stable_learning_rate(lam_max, n, "mean"):
         return
+    x = learning_rate * lam_max / n
     msg = (f"gradient descent is unstable: learning_rate * lambda_max / n = {x:.6g} >= 2 "
            f"(learning_rate={learning_rate:g}, lambda_max={lam_max:.6g}, n={n}); allowed: "
            f"learning_rate < {2.0 * n / lam_max:.6g}")
@@ -201,86 +151,129 @@ def flow_filters(eigenvalues, times, *, n_samples=None, learning_rate=1.0, metho
     t, scalar = _check_times(times, method)
     if method == "gd" and lam.size:
         _check_stability(float(lam.max()), n, eta, on_unstable)
-    E, G = _filters(lam, t, eta / n, method, rank_tolerance)
+    E, G = _gd_pair(lam, t, step_scale(eta, n), method, rank_tolerance)
     if scalar:
         return E[0], G[0]
     return E, G
 
 
-def _filters(lam, t, scale, method, rank_tolerance):
-    """Unchecked filters: lam (n,), t (T,), scale = η / n. Returns E, G of shape (T, n)."""
-    T, n = t.shape[0], lam.shape[0]
-    E = np.empty((T, n))
-    G = np.empty((T, n))
-    ct = scale * t  # η t / n; overflows to inf only for astronomically long times
-    inf_rows = ~np.isfinite(ct)
-    fin = ~inf_rows
-    if method == "flow":
-        c = ct[fin, None]
-        s = c * lam[None, :]
-        E[fin] = -np.expm1(-s)
-        G[fin] = c * _phi(s)
-    else:
-        x = scale * lam  # per-direction contraction 1 - x of the residual
-        stable = x < 1.0
-        tf = t[fin, None]
-        # monotone branch 0 <= x < 1: (1 - x)^t = exp(t log1p(-x))
-        xs = x[stable]
-        s = -tf * np.log1p(-xs)[None, :]
-        E_st = -np.expm1(-s)
-        G_st = (scale * tf) * _phi(s) * _psi(xs)[None, :]
-        # oscillating (1 <= x < 2) or divergent (x >= 2) branch: lam >= n / eta, far from 0
-        xo = x[~stable]
-        with np.errstate(over="ignore", invalid="ignore"):
-            E_os = 1.0 - np.power(1.0 - xo[None, :], tf)
-            G_os = E_os / lam[~stable][None, :]
-        Ef = np.empty((tf.shape[0], n))
-        Gf = np.empty((tf.shape[0], n))
-        Ef[:, stable], Gf[:, stable] = E_st, G_st
-        Ef[:, ~stable], Gf[:, ~stable] = E_os, G_os
-        E[fin], G[fin] = Ef, Gf
-    if inf_rows.any():
-        positive = lam > rank_tolerance
-        e_inf = positive.astype(np.float64)
-        with np.errstate(divide="ignore"):
-            g_inf = np.where(positive, 1.0 / np.where(positive, lam, 1.0), 0.0)
-        if method == "gd":
-            # a divergent step has no limit (reached only with on_unstable="warn")
-            diverge = scale * lam >= 2.0
-            e_inf = np.where(diverge, np.inf, e_inf)
-            g_inf = np.where(diverge, np.inf, g_inf)
-        E[inf_rows] = e_inf
-        G[inf_rows] = g_inf
-    return E, G
+class FlowPath(SpectralPath):
+    """Kernel gradient flow (or descent) from the zero function at several times.
 
+    A :class:`~hilbert_sd.spectral.SpectralPath` over times: point j fits
+    ``U diag(E_j) z`` with ``E_j = 1 − exp(−η t_j λ/n)`` (flow) or ``1 − (1 − ηλ/n)^{t_j}``
+    (descent), and predicts with the dual filter ``G_j = E_j/λ`` in its stable form. Build it
+    with :func:`flow_path`. Directions at or below the spectrum's rank tolerance are treated as
+    exactly null at every time: their prediction filter grows like ``η t / n``, and what a
+    round-off eigenvector carries there is noise, not signal.
 
-def _resolve_spectrum(K, spectrum, on_indefinite):
-    if spectrum is None:
-        if K is None:
-            raise ValueError("K is required when no precomputed spectrum is given")
-        return eigh_psd(K, on_indefinite=on_indefinite)
-    if not isinstance(spectrum, Spectrum):
-        raise ValueError(f"spectrum must be a hilbert_sd.spectral.Spectrum; got {type(spectrum)}")
-    return spectrum
-
-
-def _apply(U, filt, z):
-    """U diag(filt[i]) z for every row i in one matrix product.
-
-    filt (T, n), z (n, m) -> (T, n, m). A batched matmul would stream U once per time
-    (memory-bound); one GEMM reads it once.
+    Attributes
+    ----------
+    times : ndarray of shape (J,)
+        Times (flow) or numbers of steps (descent); ``inf`` is the minimum-norm interpolant.
+    learning_rate : float
+    method : {"flow", "gd"}
+    spectrum : Spectrum
     """
-    T, n = filt.shape
-    m = z.shape[1]
-    if m == 1:
-        return ((filt * z[:, 0]) @ U.T)[:, :, None]
-    coef = filt[:, :, None] * z[None, :, :]  # (T, n, m)
-    out = U @ coef.transpose(1, 0, 2).reshape(n, T * m)
-    return out.reshape(n, T, m).transpose(1, 0, 2)
+
+    _point_name = "time"
+
+    def __init__(self, spectrum, target_coefficients, y_ndim, times, *, learning_rate, method):
+        super().__init__(spectrum, target_coefficients, y_ndim)
+        self.times = times
+        self.learning_rate = learning_rate
+        self.method = method
+        E, G = _gd_pair(spectrum.eigenvalues, times, step_scale(learning_rate, spectrum.n),
+                        method, spectrum.rank_tolerance)
+        live = spectrum.eigenvalues > spectrum.rank_tolerance
+        self._E = np.where(live, E, 0.0)[:, :, None]
+        self._G = np.where(live, G, 0.0)[:, :, None]
+
+    def __len__(self):
+        return self.times.shape[0]
+
+    def _filter_rows(self, idx):
+        return self._E[idx]
+
+    def _dual_coefficients(self, idx):
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._G[idx] * self._z
+
+    def _fit_coefficients(self, idx):
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._E[idx] * self._z
+
+    @property
+    def prediction_filters(self):
+        """``G_j = E_j / λ`` (J, n) in its stable form: ``a_j = U diag(G_j) z``."""
+        return self._G[..., 0]
+
+    def at_times(self, times):
+        """The same flow (spectrum, targets, learning rate) at other times: no new factorization.
+
+        Parameters
+        ----------
+        times : float or array-like of shape (J,)
+
+        Returns
+        -------
+        FlowPath
+        """
+        t, _ = _check_times(times, self.method)
+        return FlowPath(self.spectrum, self._z, self._y_ndim, t,
+                        learning_rate=self.learning_rate, method=self.method)
+
+    def __repr__(self):
+        t = self.times
+        return (f"FlowPath(n={self.n_samples}, method={self.method!r}, "
+                f"learning_rate={self.learning_rate:g}, times={t[0]:g}..{t[-1]:g} "
+                f"({t.size}))")
 
 
-def gradient_flow(K, y, times, *, learning_rate=1.0, method="flow", spectrum=None,
-                  on_unstable="raise", on_indefinite="raise"):
+def flow_path(K, y, times, *, learning_rate=1.0, method="flow", on_unstable="raise",
+              on_indefinite="raise", check_input=True):
+    """Gradient flow (or descent) from the zero function as a path over ``times``.
+
+    Parameters
+    ----------
+    K : array-like of shape (n, n) or Spectrum
+        Kernel matrix on the training inputs (symmetric PSD, never modified), or its
+        :class:`~hilbert_sd.spectral.Spectrum` shared between calls.
+    y : array-like of shape (n,) or (n, m)
+    times : float or array-like of shape (J,)
+        Times t ≥ 0 (``inf``: the minimum-norm interpolant); numbers of steps with
+        ``method="gd"``.
+    learning_rate : float, default=1.0
+        η > 0 on the loss (1/2n)‖f(X) − y‖².
+    method : {"flow", "gd"}, default="flow"
+    on_unstable : {"raise", "warn"}, default="raise"
+        An unstable gradient-descent step (η λ_max / n ≥ 2) raises or warns.
+    on_indefinite : {"raise", "warn"}, default="raise"
+    check_input : bool, default=True
+        Validate the arguments (the estimators, which validated already, turn it off).
+
+    Returns
+    -------
+    FlowPath
+    """
+    if check_input:
+        method = _check_method(method)
+        learning_rate = check_scalar(learning_rate, "learning_rate", low=0.0,
+                                     low_inclusive=False)
+        if on_unstable not in ("raise", "warn"):
+            raise ValueError(f"on_unstable={on_unstable!r}; allowed: 'raise', 'warn'")
+    t, _ = _check_times(times, method)
+    spectrum = as_spectrum(K, on_indefinite=on_indefinite, check_input=check_input)
+    n = spectrum.n
+    y = check_targets(y, n) if check_input else np.asarray(y, dtype=np.float64)
+    if method == "gd" and n:
+        _check_stability(float(spectrum.eigenvalues[0]), n, learning_rate, on_unstable)
+    z = spectrum.project(y.reshape(n, -1))
+    return FlowPath(spectrum, z, y.ndim, t, learning_rate=learning_rate, method=method)
+
+
+def gradient_flow(K, y, times, *, learning_rate=1.0, method="flow", on_unstable="raise",
+                  on_indefinite="raise"):
     """Training outputs of kernel gradient flow (or gradient descent) from the zero function.
 
     Minimizes (1/2n)‖f(X) − y‖² over the RKHS by gradient flow with learning rate η from
@@ -289,9 +282,9 @@ def gradient_flow(K, y, times, *, learning_rate=1.0, method="flow", spectrum=Non
 
     Parameters
     ----------
-    K : array-like of shape (n, n)
-        Kernel matrix on the training inputs (symmetric PSD). Never modified. May be None
-        when ``spectrum`` is given.
+    K : array-like of shape (n, n) or Spectrum
+        Kernel matrix on the training inputs (symmetric PSD; never modified), or its
+        :class:`~hilbert_sd.spectral.Spectrum`, shared between calls.
     y : array-like of shape (n,) or (n, m)
         Targets.
     times : float or array-like of shape (n_times,)
@@ -304,8 +297,6 @@ def gradient_flow(K, y, times, *, learning_rate=1.0, method="flow", spectrum=Non
         ``"gd"``: discrete gradient descent f ← f − η ∇L, i.e.
         u ← u − (η/n) K (u − y), equal to the flow filter with exp(−η λ/n) replaced by
         1 − η λ/n. Stable iff η λ_max / n < 2.
-    spectrum : Spectrum, optional
-        A precomputed :func:`hilbert_sd.spectral.eigh_psd` of K, shared between calls.
     on_unstable : {"raise", "warn"}, default="raise"
         An unstable gradient-descent step (η λ_max / n ≥ 2) raises ``ValueError`` naming the
         largest stable rate, or warns (:class:`~hilbert_sd.NumericalWarning`) and returns
@@ -347,27 +338,12 @@ def gradient_flow(K, y, times, *, learning_rate=1.0, method="flow", spectrum=Non
     >>> bool(np.allclose(u[2], y))  # the interpolant
     True
     """
-    method = _check_method(method)
-    eta = check_scalar(learning_rate, "learning_rate", low=0.0, low_inclusive=False)
-    if on_unstable not in ("raise", "warn"):
-        raise ValueError(f"on_unstable={on_unstable!r}; allowed: 'raise', 'warn'")
-    t, scalar = _check_times(times, method)
-    spectrum = _resolve_spectrum(K, spectrum, on_indefinite)
-    n = spectrum.n
-    y = check_targets(y, n)
-    lam = spectrum.eigenvalues
-    if method == "gd" and n:
-        _check_stability(float(lam[0]), n, eta, on_unstable)
-    E, _ = _filters(lam, t, eta / n, method, spectrum.rank_tolerance)
-    z = spectrum.project(y.reshape(n, -1))
-    with np.errstate(over="ignore", invalid="ignore"):
-        out = _apply(spectrum.eigenvectors, E, z)
-    if y.ndim == 1:
-        out = out[..., 0]
-    return out[0] if scalar else out
+    path = flow_path(K, y, times, learning_rate=learning_rate, method=method,
+                     on_unstable=on_unstable, on_indefinite=on_indefinite)
+    return path.train_predictions(0 if np.ndim(times) == 0 else None)
 
 
-def gradient_descent(K, y, steps, *, learning_rate=1.0, spectrum=None, on_unstable="raise",
+def gradient_descent(K, y, steps, *, learning_rate=1.0, on_unstable="raise",
                      on_indefinite="raise"):
     """Training outputs of kernel gradient descent with step η from the zero function.
 
@@ -377,14 +353,13 @@ def gradient_descent(K, y, steps, *, learning_rate=1.0, spectrum=None, on_unstab
 
     Parameters
     ----------
-    K : array-like of shape (n, n)
-        Kernel matrix (symmetric PSD), or None with ``spectrum``.
+    K : array-like of shape (n, n) or Spectrum
+        Kernel matrix (symmetric PSD), or its spectrum.
     y : array-like of shape (n,) or (n, m)
     steps : int or array-like of int, shape (n_steps,)
         Numbers of steps ≥ 0, or ``np.inf`` (the limit: the minimum-norm interpolant).
     learning_rate : float, default=1.0
         Step η > 0; stable iff η λ_max / n < 2.
-    spectrum : Spectrum, optional
     on_unstable : {"raise", "warn"}, default="raise"
         Unstable step: raise ``ValueError`` (naming the largest stable rate 2n/λ_max) or warn
         (:class:`~hilbert_sd.NumericalWarning`) and return the divergent iterates.
@@ -401,190 +376,5 @@ def gradient_descent(K, y, steps, *, learning_rate=1.0, spectrum=None, on_unstab
         For invalid arguments or an unstable step (default).
     """
     return gradient_flow(K, y, steps, learning_rate=learning_rate, method="gd",
-                         spectrum=spectrum, on_unstable=on_unstable,
-                         on_indefinite=on_indefinite)
+                         on_unstable=on_unstable, on_indefinite=on_indefinite)
 
-
-class GradientFlowKernelRegressor(_KernelMixin, RegressorMixin, BaseEstimator):
-    """Kernel regression by gradient flow from the zero function, stopped at ``time``.
-
-    The flow on (1/2n)‖f(X) − y‖² with learning rate η (theory.md §3):
-    f_t(x) = k(x, X) U diag((1 − exp(−η t λ/n)) / λ) Uᵀ y, evaluated stably (no division by a
-    zero eigenvalue). ``time=np.inf`` is the minimum-norm interpolant (pseudo-inverse on the
-    numerically positive eigenvalues). Early stopping regularizes differently from ridge and
-    from self-distillation: its filter ratios never exceed λ_k/λ_j (derived, see
-    :mod:`hilbert_sd.compare`).
-
-    Parameters
-    ----------
-    time : float, default=1.0
-        Stopping time t ≥ 0, or ``np.inf``. With ``method="gd"``: a number of steps.
-    learning_rate : float, default=1.0
-        η > 0.
-    kernel : str or callable, default="rbf"
-        "linear", "polynomial", "rbf", "laplacian", "arccos", "ntk", "precomputed" or a
-        callable ``k(X, Y) -> ndarray``.
-    gamma : float, optional
-        Kernel coefficient of rbf, laplacian and polynomial (default 1 / n_features).
-    degree : int, default=3
-        Degree of the polynomial kernel.
-    coef0 : float, default=1
-        Independent term of the polynomial kernel.
-    kernel_params : dict, optional
-        Further kernel parameters.
-    method : {"flow", "gd"}, default="flow"
-        Continuous flow, or discrete gradient descent with step ``learning_rate``
-        (``fit`` raises ``ValueError`` when η λ_max / n ≥ 2, the unstable range).
-
-    Attributes
-    ----------
-    dual_coef_ : ndarray of shape (n_samples,) or (n_samples, n_targets)
-        ``f(x) = k(x, X_fit_) @ dual_coef_`` at ``time``.
-    eigenvalues_ : ndarray of shape (n_samples,)
-        Eigenvalues of the training kernel matrix, descending.
-    spectrum_ : Spectrum
-        The eigendecomposition (reused by ``staged_predict``).
-    X_fit_ : ndarray of shape (n_samples, n_features)
-        Training inputs (the training kernel matrix for ``kernel="precomputed"``).
-    n_features_in_ : int
-
-    See Also
-    --------
-    hilbert_sd.gradient_flow : training outputs at many times.
-    hilbert_sd.SelfDistilledKernelRidge : the regularizer it is compared with.
-
-    Notes
-    -----
-    A precomputed matrix with clearly negative eigenvalues emits
-    :class:`~hilbert_sd.NumericalWarning` and is replaced by its nearest PSD matrix, as in
-    :class:`~hilbert_sd.SelfDistilledKernelRidge`. The default ``time=1.0`` with η = 1 stops
-    the flow early: directions with λ ≪ n are barely fitted.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from hilbert_sd import GradientFlowKernelRegressor
-    >>> x = np.linspace(0, 1, 11)[:, None]
-    >>> y = np.sin(2 * np.pi * x[:, 0])
-    >>> model = GradientFlowKernelRegressor(time=np.inf, gamma=80.0).fit(x, y)
-    >>> bool(np.allclose(model.predict(x), y))
-    True
-    >>> preds = np.stack(list(model.staged_predict(x, [1.0, 10.0, 100.0])))
-    >>> preds.shape
-    (3, 11)
-    """
-
-    def __init__(self, time=1.0, learning_rate=1.0, kernel="rbf", gamma=None, degree=3,
-                 coef0=1, kernel_params=None, method="flow"):
-        self.time = time
-        self.learning_rate = learning_rate
-        self.kernel = kernel
-        self.gamma = gamma
-        self.degree = degree
-        self.coef0 = coef0
-        self.kernel_params = kernel_params
-        self.method = method
-
-    def _check_params(self):
-        method = _check_method(self.method)
-        eta = check_scalar(self.learning_rate, "learning_rate", low=0.0, low_inclusive=False)
-        time = check_scalar(self.time, "time", low=0.0, allow_inf=True)
-        if method == "gd":
-            _check_times(time, "gd")
-        return method, eta, time
-
-    def fit(self, X, y):
-        """Run the flow on (X, y) up to ``time``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training inputs, or the training kernel matrix for ``kernel="precomputed"``.
-        y : array-like of shape (n_samples,) or (n_samples, n_targets)
-
-        Returns
-        -------
-        self : GradientFlowKernelRegressor
-        """
-        method, eta, time = self._check_params()
-        X, y = self._validate_fit(X, y)
-        K = self._get_kernel(X)
-        spectrum = eigh_psd(K, on_indefinite="warn")
-        n = spectrum.n
-        if method == "gd":
-            _check_stability(float(spectrum.eigenvalues[0]), n, eta, "raise")
-        self.spectrum_ = spectrum
-        self.eigenvalues_ = spectrum.eigenvalues
-        self._z = spectrum.project(y.reshape(n, -1))
-        self._y_ndim = y.ndim
-        self.dual_coef_ = self._dual_coefs(np.array([time]))[0]
-        self.X_fit_ = X
-        return self
-
-    def _dual_coefs(self, times):
-        n = self.spectrum_.n
-        _, G = _filters(self.spectrum_.eigenvalues, times, self.learning_rate / n,
-                        self.method, self.spectrum_.rank_tolerance)
-        dual = _apply(self.spectrum_.eigenvectors, G, self._z)
-        return dual[..., 0] if self._y_ndim == 1 else dual
-
-    def predict(self, X):
-        """Predict with the function at ``time``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_queries, n_features)
-            Or ``k(X, X_fit_)`` of shape (n_queries, n_samples) for ``kernel="precomputed"``.
-
-        Returns
-        -------
-        ndarray of shape (n_queries,) or (n_queries, n_targets)
-        """
-        return self._kernel_new(X) @ self.dual_coef_
-
-    def staged_predict(self, X, times):
-        """Yield the predictions at each of ``times``, from the one factorization of ``fit``.
-
-        All times are computed in one batch of matrix products;
-        ``np.stack(list(model.staged_predict(X, times)))`` gives an array of shape
-        (n_times, n_queries[, n_targets]).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_queries, n_features)
-            Or ``k(X, X_fit_)`` for ``kernel="precomputed"``.
-        times : array-like of shape (n_times,)
-            Times ≥ 0 (or ``np.inf``); numbers of steps for ``method="gd"``. Any order.
-
-        Yields
-        ------
-        ndarray of shape (n_queries,) or (n_queries, n_targets)
-        """
-        check_is_fitted(self)
-        t, _ = _check_times(times, self.method)
-        K_new = self._kernel_new(X)
-        q, n = K_new.shape
-        m = self._z.shape[1]
-        T = t.shape[0]
-        _, G = _filters(self.spectrum_.eigenvalues, t, self.learning_rate / n, self.method,
-                        self.spectrum_.rank_tolerance)
-        U = self.spectrum_.eigenvectors
-        if q < T * m:
-            # (K_new U) once, then a small product per time: q n² + q n T m flops
-            KU = K_new @ U
-            coef = G[:, :, None] * self._z[None, :, :]  # (T, n, m)
-            preds = np.einsum("qn,tnm->tqm", KU, coef, optimize=True)
-        else:
-            # dual coefficients of every time, then one product: n² T m + q n T m flops
-            dual = _apply(U, G, self._z)  # (T, n, m)
-            preds = np.einsum("qn,tnm->tqm", K_new, dual, optimize=True)
-        if self._y_ndim == 1:
-            preds = preds[..., 0]
-        yield from preds
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        # the default time=1.0 with learning_rate=1.0 is a strongly early-stopped fit
-        # (filter 1 - exp(-lambda/n) << 1 for most directions), so it underfits by design
-        tags.regressor_tags.poor_score = True
-        return tags

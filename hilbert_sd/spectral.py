@@ -6,17 +6,15 @@ computed once and shared.
 """
 
 import hashlib
-from dataclasses import dataclass, field
-
 import warnings
 
 import numpy as np
 import scipy.linalg
 
-from hilbert_sd._validation import check_square_symmetric
+from hilbert_sd._validation import check_kernel_rows, check_square_symmetric
 from hilbert_sd.exceptions import NumericalWarning
 
-__all__ = ["Spectrum", "eigh_psd", "clip_tolerance"]
+__all__ = ["SpectralPath", "Spectrum", "as_spectrum", "clip_tolerance", "decompose", "eigh_psd"]
 
 
 def clip_tolerance(eigenvalues_abs_max, n, precision=None):
@@ -30,30 +28,52 @@ def clip_tolerance(eigenvalues_abs_max, n, precision=None):
     return 100.0 * n * eps * eigenvalues_abs_max
 
 
-@dataclass(frozen=True)
 class Spectrum:
-    """Eigendecomposition of a positive semi-definite kernel matrix.
+    """Eigendecomposition ``K = U diag(λ) Uᵀ`` of a PSD kernel matrix: the one interface.
+
+    Every path, estimator and study reaches the eigenbasis through the methods below
+    (:meth:`project`, :meth:`reconstruct`, :meth:`project_rows`, :meth:`null_energy`), never
+    through the eigenvector matrix itself, so that other backends (which never form U, or keep
+    a low-rank part of it) can stand in for this one. Build it with :func:`decompose`.
+
+    Parameters
+    ----------
+    eigenvalues : ndarray of shape (n,)
+        Descending, ≥ 0 (round-off negatives clipped).
+    eigenvectors : ndarray of shape (n, n)
+        Orthonormal columns, ``eigenvectors[:, k]`` belongs to ``eigenvalues[k]``.
+    n_clipped : int, default=0
+        How many eigenvalues were slightly negative (round-off) and were set to 0.
+    most_negative : float, default=0.0
+        The most negative eigenvalue before clipping (0.0 if none was negative).
+    rank_tolerance : float, default=0.0
+        Eigenvalues at or below this are numerically zero (the infeasibility floor, the
+        pseudo-inverse cut-off).
 
     Attributes
     ----------
-    eigenvalues : ndarray of shape (n,)
-        Descending, round-off negatives clipped to 0.
-    eigenvectors : ndarray of shape (n, n)
-        Orthonormal columns, ``eigenvectors[:, k]`` belongs to ``eigenvalues[k]``.
-    n_clipped : int
-        How many eigenvalues were slightly negative (round-off) and were set to 0.
-    most_negative : float
-        The most negative eigenvalue before clipping (0.0 if none was negative).
-    rank_tolerance : float
-        Eigenvalues at or below this are numerically zero (used for the infeasibility floor).
+    method : str
+        The backend that computed it (``"dense"``).
     """
 
-    eigenvalues: np.ndarray
-    eigenvectors: np.ndarray
-    n_clipped: int = 0
-    most_negative: float = 0.0
-    rank_tolerance: float = 0.0
-    _projections: dict = field(default_factory=dict, compare=False, repr=False)
+    method = "dense"
+
+    def __init__(self, eigenvalues, eigenvectors, n_clipped=0, most_negative=0.0,
+                 rank_tolerance=0.0):
+        self.eigenvalues = eigenvalues
+        self._U = eigenvectors
+        self.n_clipped = n_clipped
+        self.most_negative = most_negative
+        self.rank_tolerance = rank_tolerance
+        self._projections = {}
+
+    @property
+    def eigenvectors(self):
+        """The explicit eigenvector matrix U (n, n), for display and tests.
+
+        Library code goes through :meth:`project` / :meth:`reconstruct` instead.
+        """
+        return self._U
 
     @property
     def n(self):
@@ -86,18 +106,62 @@ class Spectrum:
         key = (v.shape, hashlib.blake2b(v.view(np.uint8), digest_size=16).digest())
         z = self._projections.get(key)
         if z is None:
-            z = self.eigenvectors.T @ v
+            z = self._U.T @ v
             z.flags.writeable = False
             if len(self._projections) >= 4:
                 self._projections.pop(next(iter(self._projections)))
             self._projections[key] = z
         return z
 
+    def reconstruct(self, c):
+        """``U c`` for eigen-coefficients ``c`` of shape (n,) or (n, m).
+
+        A stack of shape (J, n, m) gives (J, n, m), computed as one matrix product (one pass
+        over U for the whole stack, not one per row).
+        """
+        c = np.asarray(c, dtype=np.float64)
+        if c.ndim <= 2:
+            return self._U @ c
+        J, n, m = c.shape
+        out = self._U @ c.transpose(1, 0, 2).reshape(n, J * m)
+        return out.reshape(n, J, m).transpose(1, 0, 2)
+
+    def project_rows(self, K_new):
+        """``K_new U`` for rows ``K_new = k(X_new, X)`` of shape (n_new, n): the features of new
+        points in the eigenbasis (predictions are ``project_rows(K_new) @ (g ⊙ z)``)."""
+        return np.asarray(K_new, dtype=np.float64) @ self._U
+
+    def null_energy(self, v):
+        """Squared norm of the part of ``v`` in the numerical null space of K.
+
+        Parameters
+        ----------
+        v : ndarray of shape (n,) or (n, m)
+
+        Returns
+        -------
+        float, or ndarray of shape (m,) per column
+        """
+        z = self.project(v)
+        null = self.eigenvalues <= self.rank_tolerance
+        return np.sum(z[null] ** 2, axis=0) if z.ndim == 2 else float(np.sum(z[null] ** 2))
+
+    def basis(self, rank=None):
+        """The top-``rank`` eigenvectors as an explicit (n, rank) array (all when None).
+
+        For studies that iterate in a truncated eigenbasis (a few columns of U, not the n × n
+        matrix); a backend without explicit eigenvectors refuses with a clear error.
+        """
+        rank = self.n if rank is None else int(rank)
+        if not 0 <= rank <= self.n:
+            raise ValueError(f"rank={rank} is out of range; allowed: 0 <= rank <= {self.n}")
+        return self._U[:, :rank]
+
     def __repr__(self):
         lam = self.eigenvalues
         return (
-            f"Spectrum(n={self.n}, lambda_max={lam[0]:.4g}, lambda_min={lam[-1]:.4g}, "
-            f"rank={self.numerical_rank}, n_clipped={self.n_clipped})"
+            f"Spectrum(n={self.n}, method={self.method!r}, lambda_max={lam[0]:.4g}, "
+            f"lambda_min={lam[-1]:.4g}, rank={self.numerical_rank}, n_clipped={self.n_clipped})"
         )
 
 
@@ -190,3 +254,224 @@ def eigh_psd(K, *, check_input=True, driver=None, precision=None, on_indefinite=
         most_negative=most_negative,
         rank_tolerance=tol,
     )
+
+
+_METHODS = ("auto", "dense")
+
+
+def decompose(K=None, *, X=None, kernel=None, method="auto", rank=None, random_state=None,
+              on_indefinite="raise", check_input=True, **kernel_params):
+    """Factor a kernel matrix once: the :class:`Spectrum` every path is a filter on.
+
+    Parameters
+    ----------
+    K : array-like of shape (n, n), optional
+        Symmetric PSD kernel matrix (never modified). Give either ``K`` or ``X``.
+    X : array-like of shape (n, p), optional
+        Inputs; K is then ``hilbert_sd.kernels.gram(X, kernel=kernel, **kernel_params)``.
+    kernel : str or callable, optional
+        Kernel of ``X`` (default ``"rbf"``).
+    method : {"auto", "dense"}, default="auto"
+        ``"dense"``: LAPACK's symmetric eigensolver (:func:`eigh_psd`). ``"auto"`` picks the
+        best available backend, today ``"dense"``.
+    rank : int, optional
+        For low-rank backends; must be None with ``"dense"``.
+    random_state : int, optional
+        For randomized backends; unused by ``"dense"``.
+    on_indefinite : {"raise", "warn"}, default="raise"
+        Eigenvalues of K clearly below 0 raise, or warn and are clipped to 0.
+    check_input : bool, default=True
+        Check that K is square, finite and symmetric.
+    **kernel_params
+        Parameters of ``kernel``.
+
+    Returns
+    -------
+    Spectrum
+
+    Raises
+    ------
+    ValueError
+        For an unknown method, both or neither of K and X, or an invalid K.
+    """
+    if method not in _METHODS:
+        raise ValueError(f"method={method!r}; allowed: {', '.join(map(repr, _METHODS))}")
+    if rank is not None:
+        raise ValueError(f"rank={rank!r} needs a low-rank method; method={method!r} computes "
+                         "every eigenpair: allowed rank=None")
+    if (K is None) == (X is None):
+        raise ValueError("give exactly one of K (the kernel matrix) and X (the inputs)")
+    if K is None:
+        from hilbert_sd.kernels import gram
+
+        K = gram(X, kernel="rbf" if kernel is None else kernel, **kernel_params)
+        check_input = False
+    elif kernel is not None or kernel_params:
+        raise ValueError("kernel and its parameters go with X, not with a kernel matrix K")
+    return eigh_psd(K, check_input=check_input, on_indefinite=on_indefinite)
+
+
+def as_spectrum(K, *, on_indefinite="raise", check_input=True):
+    """The one convention for "a kernel matrix or its spectrum" in every entry point.
+
+    Parameters
+    ----------
+    K : array-like of shape (n, n) or Spectrum
+        A :class:`Spectrum` is returned as it is (shared between runs); anything else is
+        decomposed with :func:`decompose`.
+
+    Returns
+    -------
+    Spectrum
+    """
+    if isinstance(K, Spectrum):
+        return K
+    if K is None:
+        raise ValueError("K must be a kernel matrix of shape (n, n) or its spectrum "
+                         "(a hilbert_sd.spectral.Spectrum from decompose); got None")
+    return decompose(K, on_indefinite=on_indefinite, check_input=check_input)
+
+
+class SpectralPath:
+    """A sequence of filters on one :class:`Spectrum`: rounds, times or steps.
+
+    Point j of the path fits the training targets with ``f_j(X) = U diag(h_j) z`` (``z`` the
+    eigen-coefficients of the targets) and predicts with ``f_j(x) = k(x, X) a_j``,
+    ``a_j = U diag(g_j) z``, where ``g_j = h_j / λ`` is evaluated in a stable form by the
+    subclass. Every method below answers for any set of path points in one matrix product.
+
+    Subclasses (:class:`hilbert_sd.DistillationPath`, :class:`hilbert_sd.flow.FlowPath`, the
+    noisy-label :class:`~hilbert_sd.noisy_labels.TrainingPath`) implement ``__len__``,
+    ``_fit_coefficients(idx)`` and ``_dual_coefficients(idx)`` (eigen-coefficients, shape
+    (len(idx), n, m)), and, when the path is a linear smoother, ``_filter_rows(idx)``.
+
+    Index arguments: an int (negative counts from the end), an array of ints (a leading axis
+    in the result), or None (the subclass's default: every point, or the last round for a
+    distillation path).
+    """
+
+    #: what None means for an index argument: "all" points or the "last" one
+    _default_index = "all"
+    #: name of one path point in messages ("round", "time", "step")
+    _point_name = "index"
+
+    def __init__(self, spectrum, target_coefficients, y_ndim):
+        self.spectrum = spectrum
+        self._z = target_coefficients  # (n, m)
+        self._y_ndim = y_ndim
+
+    # ---- to implement ----------------------------------------------------------------------
+    def __len__(self):
+        raise NotImplementedError
+
+    def _fit_coefficients(self, idx):
+        return self._filter_rows(idx) * self._z
+
+    def _dual_coefficients(self, idx):
+        raise NotImplementedError
+
+    def _filter_rows(self, idx):
+        raise ValueError(f"{type(self).__name__} is not a linear filter of its targets")
+
+    # ---- shared ------------------------------------------------------------------------
+    @property
+    def eigenvalues(self):
+        """Eigenvalues of the kernel matrix, descending."""
+        return self.spectrum.eigenvalues
+
+    @property
+    def n_samples(self):
+        """Number of training samples n."""
+        return self.spectrum.n
+
+    def _indices(self, index):
+        """(array of path indices, whether a scalar was given)."""
+        J = len(self)
+        if index is None:
+            if self._default_index == "last":
+                return np.array([J - 1]), True
+            return np.arange(J), False
+        idx = np.asarray(index)
+        if idx.dtype.kind not in "iu" and not (idx.dtype.kind == "f"
+                                               and np.all(idx == np.floor(idx))):
+            raise ValueError(f"{self._point_name} must be an integer or integers; "
+                             f"got {index!r}")
+        idx = idx.astype(np.int64)
+        if idx.ndim > 1:
+            raise ValueError(f"{self._point_name} must be an integer or a 1-D array; "
+                             f"got shape {idx.shape}")
+        bad = (idx < -J) | (idx >= J)
+        if np.any(bad):
+            raise ValueError(f"{self._point_name}={int(np.atleast_1d(idx)[bad.ravel()][0])} is "
+                             f"out of range; allowed: {-J} .. {J - 1}")
+        return np.atleast_1d(idx % J), idx.ndim == 0
+
+    def _shape_out(self, arr, scalar):
+        if self._y_ndim == 1:
+            arr = arr[..., 0]
+        return arr[0] if scalar else arr
+
+    def train_predictions(self, index=None):
+        """Fits ``f_j(X)`` at the training inputs.
+
+        Returns
+        -------
+        ndarray of shape (n,) / (n, m), or (J, n[, m]) for an array of indices
+        """
+        idx, scalar = self._indices(index)
+        return self._shape_out(self.spectrum.reconstruct(self._fit_coefficients(idx)), scalar)
+
+    def dual_coef(self, index=None):
+        """Dual coefficients ``a_j`` with ``f_j(x) = k(x, X) a_j``.
+
+        Returns
+        -------
+        ndarray of shape (n,) / (n, m), or (J, n[, m]) for an array of indices
+        """
+        idx, scalar = self._indices(index)
+        return self._shape_out(self.spectrum.reconstruct(self._dual_coefficients(idx)), scalar)
+
+    def predict(self, K_new, index=None):
+        """Functions of the path at new points, given ``K_new = k(X_new, X)``.
+
+        Parameters
+        ----------
+        K_new : array-like of shape (n_new, n)
+        index : int, array-like of int or None
+
+        Returns
+        -------
+        ndarray of shape (n_new,) / (n_new, m), or (J, n_new[, m]) for an array of indices
+        """
+        K_new = check_kernel_rows(K_new, self.n_samples)
+        idx, scalar = self._indices(index)
+        d = self._dual_coefficients(idx)  # (J, n, m)
+        if K_new.shape[0] <= d.shape[0] * d.shape[2]:
+            # new points in the eigenbasis once, then a small product per path point
+            preds = np.einsum("qn,jnm->jqm", self.spectrum.project_rows(K_new), d,
+                              optimize=True)
+        else:
+            preds = np.einsum("qn,jnm->jqm", K_new, self.spectrum.reconstruct(d),
+                              optimize=True)
+        return self._shape_out(preds, scalar)
+
+    @property
+    def filters(self):
+        """Filters ``h_j`` (J, n): the fit of point j is ``U diag(h_j) z``.
+
+        (J, n, m) when each output column has its own filter.
+        """
+        h = self._filter_rows(np.arange(len(self)))
+        return h[..., 0] if h.shape[2] == 1 else h
+
+    def effective_dof(self):
+        """Effective degrees of freedom ``tr S_j = Σ_k h_j[k]`` of every path point.
+
+        Returns
+        -------
+        ndarray of shape (J,) (or (J, m) for per-column filters)
+        """
+        return self.filters.sum(axis=1)
+
+    def __repr__(self):
+        return f"{type(self).__name__}(n={self.n_samples}, {self._point_name}s={len(self)})"

@@ -82,3 +82,46 @@ def rbf(X, Y, gamma):
         for j, z in enumerate(Y):
             out[i, j] = np.exp(-gamma * np.sum((x - z) ** 2))
     return out
+
+
+def eigen_ridges(lam, energies, epsilon, *, n_rounds, rank_tol=0.0, max_expand=200,
+                 max_iter=200):
+    """Ridges of the budget rule from the spectrum alone, in plain numpy (float arithmetic,
+    no logs): the transcription of theory.md §1-2 the compiled solver is checked against.
+
+    Per round: collapse if sum(e) <= n eps, infeasible if the null energy >= n eps, else
+    Brent on g(alpha) = sum((alpha/(alpha + lam))^2 e) - n eps in log alpha. Every loop is
+    capped (the bracket search stops after ``max_expand`` steps and returns nan).
+    Returns an array of n_rounds + 1 ridges (inf on collapsed rounds, nan infeasible).
+    """
+    lam = np.asarray(lam, dtype=float)
+    e = np.asarray(energies, dtype=float).copy()
+    budget = lam.shape[0] * epsilon
+    out = []
+    for _ in range(n_rounds + 1):
+        if e.sum() <= budget * (1 + 1e-10):
+            out.append(np.inf)
+            e[:] = 0.0
+            continue
+        if e[lam <= rank_tol].sum() >= budget:
+            out.append(np.nan)
+            break
+
+        def excess(u):
+            w = np.exp(u) / (np.exp(u) + lam)
+            return np.sum(w**2 * e) - budget
+
+        lo, hi, it = 0.0, 0.0, 0
+        while excess(lo) > 0 and it < max_expand:
+            lo -= 2.0
+            it += 1
+        while excess(hi) < 0 and it < 2 * max_expand:
+            hi += 2.0
+            it += 1
+        if excess(lo) > 0 or excess(hi) < 0:
+            out.append(np.nan)
+            break
+        alpha = float(np.exp(brentq(excess, lo, hi, xtol=1e-15, rtol=1e-15, maxiter=max_iter)))
+        out.append(alpha)
+        e = e * (lam / (lam + alpha)) ** 2
+    return np.array(out)

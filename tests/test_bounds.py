@@ -59,7 +59,7 @@ def random_paths():
     out = []
     for _ in range(N_INSTANCES):
         spec, y, eps = _random_instance(rng)
-        out.append((spec, y, eps, self_distill(None, y, epsilon=eps, spectrum=spec)))
+        out.append((spec, y, eps, self_distill(spec, y, epsilon=eps)))
     return out
 
 
@@ -551,7 +551,7 @@ def test_singular_spectrum_gives_honest_vacuous_bounds():
     assert B.ridge_bounds(lam, y_norm, n, eps)[0] == 0.0
     assert B.sparsification_lower_bound(lam, y_norm, n, eps, 3, 0, 5) == 1.0
     assert B.sparsification_upper_bound(lam, 2, 0, 7) == math.inf
-    path = self_distill(None, y, epsilon=eps, spectrum=spec)
+    path = self_distill(spec, y, epsilon=eps)
     records = B.check_bounds(path)
     assert all(r["holds"] for r in records)
     vacuous = {r["id"] for r in records if r["vacuous"]}

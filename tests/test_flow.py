@@ -289,5 +289,5 @@ def test_precomputed_spectrum_is_reused():
     X, K, y = _rbf_problem(rng, 7)
     lam, U = np.linalg.eigh(K)
     spec = Spectrum(eigenvalues=lam[::-1].copy(), eigenvectors=U[:, ::-1].copy())
-    np.testing.assert_allclose(gradient_flow(None, y, [1.0, 9.0], spectrum=spec),
+    np.testing.assert_allclose(gradient_flow(spec, y, [1.0, 9.0]),
                                gradient_flow(K, y, [1.0, 9.0]), atol=1e-13)

@@ -79,9 +79,9 @@ def run_self_distill(config, inputs, seed):
 
     m = config["method"]
     spectrum = inputs.spectrum
-    path = self_distill(None, inputs.y, epsilon=m["epsilon"], alpha=m["alpha"],
+    path = self_distill(spectrum, inputs.y, epsilon=m["epsilon"], alpha=m["alpha"],
                         n_rounds=m["n_rounds"], mix=m["mix"],
-                        on_infeasible=m["on_infeasible"], spectrum=spectrum)
+                        on_infeasible=m["on_infeasible"])
     return _self_distill_results(
         [(config, inputs)], spectrum, path.coefficients[..., None],
         np.asarray(path.ridges, dtype=np.float64)[:, None], [path.collapse_round],
@@ -124,9 +124,9 @@ def batch_self_distill(items):
         m = config["method"]
         spectrum = inputs.spectrum
         Y = np.column_stack([items[i][1].y for i in idx])
-        path = self_distill(None, Y, epsilon=m["epsilon"], alpha=m["alpha"],
+        path = self_distill(spectrum, Y, epsilon=m["epsilon"], alpha=m["alpha"],
                             n_rounds=m["n_rounds"], mix=m["mix"], multioutput="independent",
-                            on_infeasible=m["on_infeasible"], spectrum=spectrum)
+                            on_infeasible=m["on_infeasible"])
         results = _self_distill_results(
             [(items[i][0], items[i][1]) for i in idx], spectrum, path.coefficients,
             np.asarray(path.ridges, dtype=np.float64), list(path.collapse_round),

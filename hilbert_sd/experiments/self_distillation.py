@@ -122,7 +122,7 @@ def run_reference(epsilons=DEFAULT_EPSILONS, *, gamma=80.0, n_grid=501, threshol
     n = len(y)
     runs = []
     for eps in epsilons:
-        path = self_distill(None, y, epsilon=eps, spectrum=spectrum)
+        path = self_distill(spectrum, y, epsilon=eps)
         rounds = np.arange(path.n_rounds + 1)
         train = path.train_predictions(rounds)
         grid = path.predict(K_grid, rounds)
