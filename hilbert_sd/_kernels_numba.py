@@ -37,6 +37,8 @@ from numba import njit
 _REFINE_COS = 0.9
 _PI = math.pi
 _TWO_PI = 2.0 * math.pi
+# binary exponents are clipped to this before ldexp; must match hilbert_sd.kernels._MAX_EXP
+_MAX_EXP = 4000
 # slices per thread: small enough slices let a thread that shares its core with another
 # process hand work over to the others
 _SLICES_PER_THREAD = 8
@@ -262,33 +264,32 @@ def laplacian_lower(out, X, XT, gamma, start, stop):
 
 
 # --------------------------------------------------------------------------------------------
-# Angles between (augmented, scaled) inputs
+# Angles between unit vectors
 
 
 @njit(cache=True, nogil=True)
-def _angle(X, Y, i, j, scale2, bias2, nu, nv):
-    """Angle between u = (sqrt(scale2) x_i, sqrt(bias2)) and v = (sqrt(scale2) y_j, sqrt(bias2))
-    of norms ``nu`` and ``nv``.
+def _angle(U, V, i, j, bu, bv):
+    """Angle between the unit vectors (U[i], bu) and (V[j], bv) (``bu``, ``bv``: an extra
+    coordinate, 0 for none).
 
-    Kahan's 2 atan2(| |v| u - |u| v |, | |v| u + |u| v |) is accurate for every angle,
-    including 0 and pi.
+    Kahan's 2 atan2(|u - v|, |u + v|) is accurate for every angle, including 0 and pi.
     """
     dm = 0.0
     dp = 0.0
-    for k in range(X.shape[1]):
-        a = nv * X[i, k]
-        c = nu * Y[j, k]
+    for k in range(U.shape[1]):
+        a = U[i, k]
+        c = V[j, k]
         dm += (a - c) * (a - c)
         dp += (a + c) * (a + c)
-    dm = scale2 * dm + bias2 * (nv - nu) * (nv - nu)
-    dp = scale2 * dp + bias2 * (nv + nu) * (nv + nu)
+    dm += (bu - bv) * (bu - bv)
+    dp += (bu + bv) * (bu + bv)
     return 2.0 * math.atan2(math.sqrt(dm), math.sqrt(dp))
 
 
 @njit(cache=True, nogil=True)
 def _arccos_entry(c, U, V, i, j):
     if c > _REFINE_COS or c < -_REFINE_COS:
-        theta = _angle(U, V, i, j, 1.0, 0.0, 1.0, 1.0)
+        theta = _angle(U, V, i, j, 0.0, 0.0)
         c = math.cos(theta)
     else:
         theta = math.acos(c)
@@ -336,99 +337,114 @@ def arccos_lower(C, U, start, stop):
 
 
 @njit(cache=True, nogil=True)
-def _ntk_entry(g, X, Y, i, j, sx, sy, w2, b2, inv_p):
-    """NTK of one pair from its inner product ``g = x_i . y_j``.
+def _ntk_entry(c, U, V, i, j, Lx, Ly, mx, my, ex, ey):
+    """NTK of one pair from the cosine ``c`` of its first-layer angle.
 
-    ``sx[l, i]`` and ``sy[l, j]`` are the variances Sigma_l(x, x) and Sigma_l(y, y) of layer
-    l = 0 .. depth. Besides the covariance C = Sigma_l(x, y) the loop carries the "wedge"
-    D = sqrt(Sigma(x, x) Sigma(y, y) - C^2) = norm * sin(theta), updated from a sum of
-    non-negative terms, so that small angles (near-duplicate inputs) stay accurate in every
-    layer instead of rounding the cosine to 1.
+    ``U``, ``Lx``, ``mx``, ``ex`` (and ``V``, ``Ly``, ``my``, ``ey``) are the per-input data of
+    ``hilbert_sd.kernels._NtkInputs``. The loop runs the recursion on normalized quantities
+    (see ``hilbert_sd.kernels._ntk``): c = cos θ, s = sin θ and t = Θ / sqrt(Σ(x, x) Σ(y, y)),
+    all of order 1 whatever the depth, w_std or the scale of the inputs; s is updated from a
+    sum of non-negative terms, so that small angles (near-duplicate inputs) stay accurate in
+    every layer instead of rounding the cosine to 1. Θ = t sqrt(Σ(x, x) Σ(y, y)) is formed
+    at the end from the mantissas and binary exponents of the two variances.
     """
-    depth = sx.shape[0] - 1
-    cov = w2 * g * inv_p + b2
-    theta_ntk = cov
-    norm = math.sqrt(sx[0, i] * sy[0, j])
-    if norm == 0.0:
-        # a zero input with b_std = 0: every pre-activation is 0, so is every later term
-        return theta_ntk
-    rho = cov / norm
-    if rho > _REFINE_COS or rho < -_REFINE_COS:
-        theta = _angle(X, Y, i, j, w2 * inv_p, b2, math.sqrt(sx[0, i]), math.sqrt(sy[0, j]))
+    depth = Lx.shape[1] - 1
+    t = c
+    if c > _REFINE_COS or c < -_REFINE_COS:
+        theta = _angle(U, V, i, j, Lx[3, 0, i], Ly[3, 0, j])
         cos_t = math.cos(theta)
         sin_t = math.sin(theta)
         h = math.sin(0.5 * theta)
         omc = 2.0 * h * h
     else:
-        cos_t = rho
-        theta = math.acos(rho)
-        sin_t = math.sqrt((1.0 - rho) * (1.0 + rho))
-        omc = 1.0 - rho
-    wedge = 0.0
+        cos_t = c
+        theta = math.acos(c)
+        sin_t = math.sqrt((1.0 - c) * (1.0 + c))
+        omc = 1.0 - c
+    s = 0.0
     for layer in range(depth):
-        ra = math.sqrt(sx[layer, i])
-        rb = math.sqrt(sy[layer, j])
         if layer > 0:
-            norm = math.sqrt(sx[layer, i] * sy[layer, j])
-            theta = math.atan2(wedge, cov)
-            sin_t = wedge / norm
-            cos_t = cov / norm
-            if cov >= 0.0:
-                omc = wedge * wedge / (norm * (norm + cov))
+            theta = math.atan2(s, c)
+            sin_t = s
+            cos_t = c
+            if c >= 0.0:
+                omc = s * s / (1.0 + c)
             else:
-                omc = 1.0 - cos_t
+                omc = 1.0 - c
         # the factors are formed first so that at theta = 0 they are exactly 1/2 and the
-        # recursion reproduces the diagonal one (w2 * s * 0.5 + b2) bit for bit
+        # recursion reproduces the diagonal one
         j_sigma = (sin_t + (_PI - theta) * cos_t) / _TWO_PI
         j_theta = (_PI - theta) / _TWO_PI
         # 1/2 - j_sigma without cancellation: (pi (1 - cos) - (sin - theta cos)) / (2 pi)
         gap = (_PI * omc - (sin_t - theta * cos_t)) / _TWO_PI
         if gap < 0.0:
             gap = 0.0
-        wedge2 = (w2 * w2 * (sx[layer, i] * sy[layer, j]) * gap * (0.5 + j_sigma)
-                  + b2 * w2 * (0.5 * (ra - rb) * (ra - rb) + 2.0 * norm * gap))
-        wedge = math.sqrt(wedge2)
-        cov = w2 * norm * j_sigma + b2
-        theta_ntk = theta_ntk * w2 * j_theta + cov
-    return theta_ntk
+        a = math.sqrt(Lx[0, layer, i] * Ly[0, layer, j])
+        beta = math.sqrt(Lx[1, layer + 1, i] * Ly[1, layer + 1, j])
+        cross = Lx[2, layer, i] * Ly[3, layer + 1, j] - Lx[3, layer + 1, i] * Ly[2, layer, j]
+        s = math.sqrt(a * a * gap * (0.5 + j_sigma) + 2.0 * beta * a * gap
+                      + 0.5 * cross * cross)
+        c = a * j_sigma + beta
+        t = t * a * j_theta + c
+    return _scale_back(t, mx[i], my[j], ex[i], ey[j])
 
 
 @njit(cache=True, nogil=True)
-def ntk_rows(G, X, Y, sx, sy, w2, b2, start, stop):
-    """Turn rows ``start .. stop - 1`` of ``G = X @ Y.T`` into the NTK, in place.
+def _scale_back(t, mx, my, ex, ey):
+    """t * sqrt(mx 2**ex * my 2**ey), rounded once to 0, a subnormal or inf if it falls
+    outside the float64 range."""
+    m = mx * my
+    e = ex + ey
+    if e % 2 != 0:
+        m *= 2.0
+        e -= 1
+    e //= 2
+    if e > _MAX_EXP:
+        e = _MAX_EXP
+    elif e < -_MAX_EXP:
+        e = -_MAX_EXP
+    return math.ldexp(t * math.sqrt(m), e)
+
+
+@njit(cache=True, nogil=True)
+def ntk_rows(G, U, V, Lx, Ly, mx, my, ex, ey, start, stop):
+    """Turn rows ``start .. stop - 1`` of ``G = U @ V.T`` into the NTK, in place.
 
     Parameters
     ----------
     G : ndarray of shape (n, m)
-        Inner products of the raw inputs, overwritten with the kernel.
-    X : ndarray of shape (n, p)
-    Y : ndarray of shape (m, p)
-    sx : ndarray of shape (depth + 1, n)
-        Sigma_l(x_i, x_i) for l = 0 .. depth.
-    sy : ndarray of shape (depth + 1, m)
-        Sigma_l(y_j, y_j) for l = 0 .. depth.
-    w2, b2 : float
-        Squared weight and bias standard deviations.
+        Inner products of the direction parts of the normalized inputs, overwritten with the
+        kernel.
+    U : ndarray of shape (n, p)
+    V : ndarray of shape (m, p)
+        Direction parts (``_NtkInputs.U``) of X and Y.
+    Lx : ndarray of shape (4, depth + 1, n)
+    Ly : ndarray of shape (4, depth + 1, m)
+        Per-layer ratios (``_NtkInputs.layers``) of X and Y.
+    mx, ex : ndarray of shape (n,)
+    my, ey : ndarray of shape (m,)
+        Σ^depth(x_i, x_i) = mx[i] * 2**ex[i], likewise for y_j (float64 and int64).
     start, stop : int
     """
     m = G.shape[1]
-    inv_p = 1.0 / X.shape[1]
     for i in range(start, stop):
+        bu = Lx[3, 0, i]
         for j in range(m):
-            G[i, j] = _ntk_entry(G[i, j], X, Y, i, j, sx, sy, w2, b2, inv_p)
+            G[i, j] = _ntk_entry(G[i, j] + bu * Ly[3, 0, j], U, V, i, j, Lx, Ly, mx, my, ex, ey)
 
 
 @njit(cache=True, nogil=True)
-def ntk_lower(G, X, sx, diag, w2, b2, start, stop):
-    """Lower-triangle version of :func:`ntk_rows` for ``G = X @ X.T`` over row pairs
-    ``start .. stop - 1``; ``diag`` holds the exact diagonal Theta(x_i, x_i)."""
+def ntk_lower(G, U, L, mant, expo, diag, start, stop):
+    """Lower-triangle version of :func:`ntk_rows` for ``G = U @ U.T`` over row pairs
+    ``start .. stop - 1``; ``diag`` holds the exact diagonal Θ(x_i, x_i)."""
     n = G.shape[0]
-    inv_p = 1.0 / X.shape[1]
     for k in range(start, stop):
         for half in range(2):
             i = _paired(k, half, n)
             if i < 0:
                 continue
+            bu = L[3, 0, i]
             for j in range(i):
-                G[i, j] = _ntk_entry(G[i, j], X, X, i, j, sx, sx, w2, b2, inv_p)
+                G[i, j] = _ntk_entry(G[i, j] + bu * L[3, 0, j], U, U, i, j, L, L, mant, mant,
+                                     expo, expo)
             G[i, i] = diag[i]

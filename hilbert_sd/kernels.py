@@ -22,6 +22,8 @@ When ``Y`` is omitted (or is the same object as ``X``) the result is exactly sym
 the exact diagonal value of the kernel (1 for rbf and laplacian, 1/2 for arccos).
 """
 
+import math
+
 import numpy as np
 
 from hilbert_sd._validation import as_float_array, check_scalar
@@ -57,7 +59,8 @@ def gram(X, Y=None, kernel="rbf", **params):
     Parameters
     ----------
     X : array-like of shape (n_samples_X, n_features)
-        Finite values, at least one sample and one feature.
+        Finite real values (complex dtypes are rejected, not cast), at least one sample and
+        one feature.
     Y : array-like of shape (n_samples_Y, n_features), optional
         Second set of points; ``None`` (or ``X`` itself) means ``X``, and the result is then
         exactly symmetric.
@@ -73,16 +76,18 @@ def gram(X, Y=None, kernel="rbf", **params):
     Returns
     -------
     K : ndarray of shape (n_samples_X, n_samples_Y)
-        float64, C-contiguous, never a view of X or Y (a callable's output is copied if it
-        shares memory with them).
+        float64, C-contiguous, every entry finite, never a view of X or Y (a callable's
+        output is copied if it shares memory with them).
 
     Raises
     ------
     ValueError
         For an unknown kernel, ``"precomputed"``, a parameter the kernel does not take or out
-        of its range, inputs that are not 2-D, empty, non-finite or have different numbers of
-        features, a zero row with ``"arccos"``, or a callable whose output has the wrong shape
-        or non-finite values.
+        of its range, inputs that are not 2-D, empty, complex, non-finite or have different
+        numbers of features, a zero row with ``"arccos"``, a callable whose output has the
+        wrong shape or is complex, and any kernel matrix with a NaN or infinite entry (for a
+        named kernel: a value or intermediate exceeded the float64 range; the message names
+        the kernel, the number of such pairs and the inputs' largest magnitude).
 
     Notes
     -----
@@ -98,11 +103,18 @@ def gram(X, Y=None, kernel="rbf", **params):
       (theory.md §5). Zero rows have no direction and raise a ``ValueError``.
     - ``"ntk"`` (``depth=1`` integer >= 1, ``w_std=1`` > 0, ``b_std=0`` >= 0): the
       infinite-width NTK of a fully-connected ReLU network with ``depth`` hidden layers in the
-      NTK parameterization, by the recursion of api.md (see the kernels topic page).
+      NTK parameterization, by the recursion of api.md (see the kernels topic page). The
+      recursion runs on the cosines Σ(x, y) / sqrt(Σ(x, x) Σ(y, y)) and ratios of variances,
+      which stay of order 1; the scale sqrt(Σ(x, x) Σ(y, y)) is kept as a binary mantissa and
+      exponent and applied once at the end. So deep networks, small or large ``w_std`` and
+      inputs of any scale neither under- nor overflow on the way (with ``b_std=0`` every
+      value scales as (w_std²/2)^depth): a value below the float64 range comes out as 0 or a
+      subnormal number, one above it raises the ``ValueError`` above.
 
-    Where abs(cos θ) > 0.9 the angle between the (first-layer) inputs is recomputed from the
-    inputs by Kahan's formula 2 atan2(‖‖v‖u - ‖u‖v‖, ‖‖v‖u + ‖u‖v‖): arccos of a rounded
-    cosine near ±1 loses half the digits.
+    Where abs(cos θ) > 0.9 the angle between the (first-layer) inputs, scaled to unit length
+    u and v (for ``"ntk"`` the augmented inputs (w_std x/√p, b_std)), is recomputed by
+    Kahan's formula 2 atan2(‖u - v‖, ‖u + v‖): arccos of a rounded cosine near ±1 loses half
+    the digits.
 
     Examples
     --------
@@ -132,7 +144,7 @@ def gram(X, Y=None, kernel="rbf", **params):
                 f"X has {X.shape[1]} features but Y has {Y.shape[1]}; they must match"
             )
     if callable(kernel):
-        return _call_kernel(kernel, X, Y, params)
+        return _check_finite(_call_kernel(kernel, X, Y, params), kernel, params, X, Y)
     if not isinstance(kernel, str) or _ALIASES.get(kernel, kernel) not in KERNEL_PARAMS:
         raise ValueError(
             f"kernel={kernel!r} is not supported; allowed: "
@@ -143,12 +155,20 @@ def gram(X, Y=None, kernel="rbf", **params):
     X = np.ascontiguousarray(X)
     Y = X if symmetric else np.ascontiguousarray(Y)
     backend = "numba" if X.shape[0] * Y.shape[0] >= _NUMBA_MIN_ENTRIES else "numpy"
-    return _gram(X, None if symmetric else Y, kernel, params, backend)
+    # an overflow shows as a non-finite value, which _check_finite reports with its cause
+    with np.errstate(over="ignore", invalid="ignore"):
+        K = _gram(X, None if symmetric else Y, kernel, params, backend)
+    return _check_finite(K, kernel, params, X, None if symmetric else Y)
 
 
 def _call_kernel(kernel, X, Y, params):
-    name = getattr(kernel, "__name__", repr(kernel))
+    name = _callable_name(kernel)
     out = kernel(X, Y, **params)
+    if np.iscomplexobj(out):
+        raise ValueError(
+            f"kernel callable {name} returned complex dtype {np.asarray(out).dtype}; "
+            "kernel values must be real"
+        )
     try:
         K = np.asarray(out, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -162,15 +182,56 @@ def _call_kernel(kernel, X, Y, params):
             f"kernel callable {name} returned shape {K.shape}; expected {expected} "
             "(n_samples_X, n_samples_Y)"
         )
-    if not np.all(np.isfinite(K)):
-        bad = np.count_nonzero(~np.isfinite(K))
-        raise ValueError(
-            f"kernel callable {name} returned {bad} NaN or infinite value(s); all must be finite"
-        )
     # never hand back (a view of) the caller's data: callers may scale the result in place
     if np.may_share_memory(K, X) or np.may_share_memory(K, Y):
         K = K.copy()
     return np.ascontiguousarray(K)
+
+
+def _callable_name(kernel):
+    return getattr(kernel, "__name__", repr(kernel))
+
+
+def _check_finite(K, kernel, params, X, Y):
+    """Return ``K`` if every entry is finite; else raise a ``ValueError`` that says why.
+
+    The inputs are finite (checked on the way in), so a non-finite value of a named kernel
+    means that an intermediate quantity or the value itself exceeded the float64 range.
+    """
+    # one pass: a sum of finite values can only overflow if the values are huge, which the
+    # exact count below then settles
+    if np.isfinite(np.add.reduce(K, axis=None)):
+        return K
+    bad = K.size - np.count_nonzero(np.isfinite(K))
+    if bad == 0:
+        return K
+    reach = np.max(np.abs(X)) if Y is None else max(np.max(np.abs(X)), np.max(np.abs(Y)))
+    where = f"for {bad} of {K.size} pairs"
+    if callable(kernel):
+        raise ValueError(
+            f"kernel callable {_callable_name(kernel)} returned NaN or infinite values {where} "
+            f"(its inputs are finite, up to {reach:.3g} in absolute value); all must be finite"
+        )
+    rescale = "rescale X" if Y is None else "rescale X and Y"
+    if kernel == "linear":
+        why = (f"the inputs reach {reach:.3g} (their products exceed the float64 range "
+               f"~1.8e308); {rescale}")
+    elif kernel == "polynomial":
+        why = (f"the inputs reach {reach:.3g} and (gamma xᵀy + coef0)**degree with "
+               f"gamma={params['gamma']:.3g}, coef0={params['coef0']:.3g}, "
+               f"degree={params['degree']} exceeds the float64 range ~1.8e308; {rescale} or "
+               "lower gamma or degree")
+    elif kernel == "ntk":
+        w_std, b_std = params["w_std"], params["b_std"]
+        why = (f"Θ(x, x') exceeds the float64 range ~1.8e308: the inputs reach {reach:.3g} "
+               f"and each of the depth={params['depth']} hidden layers multiplies the "
+               f"variances by about w_std²/2 = {w_std * w_std / 2:.3g} (w_std={w_std:g}, "
+               f"b_std={b_std:g}); {rescale} or lower w_std or depth")
+    else:
+        why = (f"the inputs reach {reach:.3g} (their squared norms exceed the float64 range "
+               f"~1.8e308); {rescale}")
+    raise ValueError(f"kernel={kernel!r} overflowed: k(x, x') is not finite (NaN or infinite) "
+                     f"{where}; {why}")
 
 
 def _check_params(kernel, params, n_features):
@@ -311,16 +372,14 @@ def _unit_rows(X, name):
     return U
 
 
-def _angles_direct(X, Y, rows, cols, scale2, bias2, nx, ny):
-    """Angles of the pairs (rows[k], cols[k]) of augmented, scaled inputs
-    u = (sqrt(scale2) x, sqrt(bias2)), v = (sqrt(scale2) y, sqrt(bias2)) of norms ``nx[rows]``
-    and ``ny[cols]``, by Kahan's 2 atan2(| |v| u - |u| v |, | |v| u + |u| v |)."""
-    nu = nx[rows]
-    nv = ny[cols]
-    A = nv[:, None] * X[rows]
-    B = nu[:, None] * Y[cols]
-    dm = scale2 * _sq_norms(A - B) + bias2 * (nv - nu) ** 2
-    dp = scale2 * _sq_norms(A + B) + bias2 * (nv + nu) ** 2
+def _angles_direct(U, V, rows, cols, bu=0.0, bv=0.0):
+    """Angles of the pairs (rows[k], cols[k]) of unit vectors (U[rows[k]], bu[k]) and
+    (V[cols[k]], bv[k]) (``bu``, ``bv``: an extra coordinate, 0 for none), by Kahan's
+    2 atan2(|u - v|, |u + v|)."""
+    A = U[rows]
+    B = V[cols]
+    dm = _sq_norms(A - B) + (bu - bv) ** 2
+    dp = _sq_norms(A + B) + (bu + bv) ** 2
     return 2.0 * np.arctan2(np.sqrt(dm), np.sqrt(dp))
 
 
@@ -339,8 +398,7 @@ def _arccos(X, Y, backend):
     np.clip(C, -1.0, 1.0, out=C)
     theta = np.arccos(C)
     rows, cols = np.nonzero(np.abs(C) > _REFINE_COS)
-    ones = np.ones(max(U.shape[0], V.shape[0]))
-    theta[rows, cols] = _angles_direct(U, V, rows, cols, 1.0, 0.0, ones, ones)
+    theta[rows, cols] = _angles_direct(U, V, rows, cols)
     C[rows, cols] = np.cos(theta[rows, cols])
     np.subtract(np.pi, theta, out=theta)
     theta /= 2.0 * np.pi
@@ -351,74 +409,156 @@ def _arccos(X, Y, backend):
     return C
 
 
-def _ntk_diagonal(X, depth, w2, b2):
-    """Sigma_l(x, x) for l = 0 .. depth (shape (depth + 1, n)) and Theta(x, x) (shape (n,)).
+# Binary exponents are clipped to +-_MAX_EXP before ldexp: the value scaled is a finite double
+# (below 2**1024 and, unless 0, at least 2**-1074), so beyond that range the result is 0 or inf
+# either way; the clip only keeps the integers small.
+_MAX_EXP = 4000
 
-    At zero angle both factors of the recursion are exactly 1/2.
+
+class _NtkInputs:
+    """Per-input data of the normalized NTK recursion (see :func:`_ntk`).
+
+    Attributes
+    ----------
+    U : ndarray of shape (n, p)
+        w_std x / sqrt(p Σ⁰(x, x)): with the bias coordinate ``layers[3, 0]`` =
+        b_std / sqrt(Σ⁰(x, x)) it makes the unit vector whose inner products are the
+        first-layer cosines.
+    layers : ndarray of shape (4, depth + 1, n)
+        For layer l: ``[0, l]`` a_l = w_std² Σˡ(x, x) / Σˡ⁺¹(x, x) in [0, 2], ``[1, l]``
+        z_l = b_std² / Σˡ(x, x) in [0, 1], ``[2, l]`` sqrt(a_l) and ``[3, l]`` sqrt(z_l)
+        (``[0, depth]`` and ``[2, depth]`` are unused). All are ratios: none under- or
+        overflows with depth, w_std or the scale of x.
+    mant, expo : ndarray of shape (n,)
+        Σ^depth(x, x) = mant * 2**expo, mant in [1/2, 1) (0 for a zero input with b_std = 0);
+        the exponent is an int64 that no depth exhausts.
+    diag : ndarray of shape (n,)
+        Θ(x, x).
     """
-    sigma = np.empty((depth + 1, X.shape[0]))
-    sigma[0] = w2 * _sq_norms(X) * (1.0 / X.shape[1]) + b2
-    theta = sigma[0].copy()
-    for layer in range(depth):
-        sigma[layer + 1] = w2 * sigma[layer] * 0.5 + b2
-        theta = theta * w2 * 0.5 + sigma[layer + 1]
-    return sigma, theta
+
+    def __init__(self, X, depth, w_std, b_std):
+        n, p = X.shape
+        # the largest entry first, as in _unit_rows: no square of an entry under- or overflows
+        peak = np.max(np.abs(X), axis=1)
+        D = X / np.where(peak > 0.0, peak, 1.0)[:, None]
+        q = _sq_norms(D)  # |x|² / peak², in [1, p] (0 for a zero row)
+        D /= np.where(q > 0.0, np.sqrt(q), 1.0)[:, None]  # x / |x|
+        # sqrt(Σ⁰(x, x)) = hypot(w_std |x| / sqrt(p), b_std), both terms as mantissa x 2**E
+        # with E the larger binary exponent of the two
+        m_peak, e_peak = np.frexp(peak)
+        m_w, e_w = math.frexp(w_std)
+        m_in, e_in = np.frexp(m_peak * m_w * np.sqrt(q / p))
+        e_in = e_in + e_peak + e_w
+        if b_std > 0.0:
+            e_b = math.frexp(b_std)[1]
+            E = np.where(m_in > 0.0, np.maximum(e_in, e_b), e_b)
+        else:
+            E = e_in
+        part_in = np.ldexp(m_in, np.clip(e_in - E, -_MAX_EXP, 0))
+        part_b = np.ldexp(b_std, np.clip(-E, -_MAX_EXP, _MAX_EXP))
+        h = np.hypot(part_in, part_b)  # sqrt(Σ⁰(x, x)) / 2**E, in [1/2, sqrt 2) or 0
+        live = h > 0.0  # h = 0: a zero input with b_std = 0, every Σ and Θ of it is 0
+        h_safe = np.where(live, h, 1.0)
+        self.U = D * (part_in / h_safe)[:, None]
+        bias = part_b / h_safe
+        mant, de = np.frexp(h * h)
+        expo = 2 * E.astype(np.int64) + de  # int64: frexp's are int32
+
+        # per layer: Σˡ⁺¹(x, x) / Σˡ(x, x) = w_std²/2 + z_l; w_std²/2 = m_half x 2**e_half
+        m_half, e_half = m_w * m_w, 2 * e_w - 1
+        layers = np.zeros((4, depth + 1, n))
+        a, z = layers[0], layers[1]
+        z[0] = bias * bias
+        for layer in range(depth):
+            zl = z[layer]
+            E = np.where(zl > 0.0, np.maximum(e_half, np.frexp(zl)[1]), e_half)
+            w_part = np.ldexp(m_half, np.clip(e_half - E, -_MAX_EXP, 0))
+            z_part = np.ldexp(zl, np.clip(-E, -_MAX_EXP, _MAX_EXP))
+            growth = w_part + z_part  # (w_std²/2 + z_l) / 2**E
+            a[layer] = 2.0 * w_part / growth
+            z[layer + 1] = z_part / growth
+            mant, de = np.frexp(mant * growth)
+            expo = expo + E + de
+        np.sqrt(a, out=layers[2])
+        np.sqrt(z, out=layers[3])
+        layers[3, 0] = bias  # == sqrt(bias²) unless bias² underflows
+        self.layers = layers
+        self.mant = mant
+        self.expo = expo
+        # the pair recursion at angle 0, where both factors are exactly 1/2 and the cosine
+        # a/2 + z' is 1 up to rounding
+        t = np.ones(n)
+        for layer in range(depth):
+            cos = a[layer] * 0.5 + z[layer + 1]
+            t = t * a[layer] * 0.5 + cos
+        self.diag = np.ldexp(t * mant, np.clip(self.expo, -_MAX_EXP, _MAX_EXP))
 
 
 def _ntk(X, Y, depth, w_std, b_std, backend):
-    w2 = w_std * w_std
-    b2 = b_std * b_std
-    sx, diag = _ntk_diagonal(X, depth, w2, b2)
-    sy = sx if Y is None else _ntk_diagonal(Y, depth, w2, b2)[0]
-    G = _inner(X, Y, backend)
+    """The NTK recursion on normalized quantities.
+
+    Per pair it carries c = cos θ = Σ(x, y) / sqrt(Σ(x, x) Σ(y, y)), s = sin θ (updated from a
+    sum of non-negative terms, so that small angles keep their digits) and
+    t = Θ(x, y) / sqrt(Σ(x, x) Σ(y, y)); with a = sqrt(a_l(x) a_l(y)) and
+    β = sqrt(z_{l+1}(x) z_{l+1}(y)) (see :class:`_NtkInputs`) one layer is
+
+        c' = a J + β,    t' = t a (π - θ)/(2π) + c',
+        s'² = a² g (1/2 + J) + 2 β a g + (sqrt(a_l(x) z_{l+1}(y)) - sqrt(a_l(y) z_{l+1}(x)))² / 2
+
+    with J = (sin θ + (π - θ) cos θ)/(2π) and g = 1/2 - J: the recursion of api.md divided by
+    sqrt(Σˡ⁺¹(x, x) Σˡ⁺¹(y, y)). Only the end result is scaled back,
+    Θ = t sqrt(Σ^depth(x, x) Σ^depth(y, y)), in binary mantissa/exponent form: a value below
+    the float64 range comes out as 0 or subnormal, one above it as inf (which ``gram``
+    reports), and nothing in between under- or overflows.
+    """
+    rx = _NtkInputs(X, depth, w_std, b_std)
+    ry = rx if Y is None else _NtkInputs(Y, depth, w_std, b_std)
+    C = _inner(rx.U, None if Y is None else ry.U, backend)
     if backend == "numba":
         from hilbert_sd import _kernels_numba as nb
 
         if Y is None:
-            nb.fill_symmetric(nb.ntk_lower, (G, X, sx, diag, w2, b2), len(G))
+            nb.fill_symmetric(nb.ntk_lower, (C, rx.U, rx.layers, rx.mant, rx.expo, rx.diag),
+                              len(C))
         else:
-            nb.run_in_threads(nb.ntk_rows, (G, X, Y, sx, sy, w2, b2), len(G))
-        return G
+            nb.run_in_threads(nb.ntk_rows, (C, rx.U, ry.U, rx.layers, ry.layers, rx.mant,
+                                            ry.mant, rx.expo, ry.expo), len(C))
+        return C
     # the same recursion as hilbert_sd._kernels_numba._ntk_entry, on whole matrices
-    V = X if Y is None else Y
-    cov = w2 * G * (1.0 / X.shape[1]) + b2
-    theta_ntk = cov.copy()
-    norm = np.sqrt(np.outer(sx[0], sy[0]))
-    zero = norm == 0.0  # a zero input with b_std = 0: its row and column stay 0
-    safe = np.where(zero, 1.0, norm)
-    rho = np.where(zero, 0.0, cov / safe)
-    np.clip(rho, -1.0, 1.0, out=rho)
-    theta = np.arccos(rho)
-    cos_t = rho
-    sin_t = np.sqrt((1.0 - rho) * (1.0 + rho))
-    omc = 1.0 - rho
-    rows, cols = np.nonzero(np.abs(rho) > _REFINE_COS)
-    t = _angles_direct(X, V, rows, cols, w2 / X.shape[1], b2, np.sqrt(sx[0]), np.sqrt(sy[0]))
-    theta[rows, cols] = t
-    cos_t[rows, cols] = np.cos(t)
-    sin_t[rows, cols] = np.sin(t)
-    omc[rows, cols] = 2.0 * np.sin(0.5 * t) ** 2
-    wedge = None
+    Lx, Ly = rx.layers, ry.layers
+    C += np.outer(Lx[3, 0], Ly[3, 0])  # first-layer cosines
+    t = C.copy()
+    cos_t = np.clip(C, -1.0, 1.0)
+    theta = np.arccos(cos_t)
+    sin_t = np.sqrt((1.0 - cos_t) * (1.0 + cos_t))
+    omc = 1.0 - cos_t
+    rows, cols = np.nonzero(np.abs(cos_t) > _REFINE_COS)
+    refined = _angles_direct(rx.U, ry.U, rows, cols, Lx[3, 0][rows], Ly[3, 0][cols])
+    theta[rows, cols] = refined
+    cos_t[rows, cols] = np.cos(refined)
+    sin_t[rows, cols] = np.sin(refined)
+    omc[rows, cols] = 2.0 * np.sin(0.5 * refined) ** 2
+    cos_n = sin_n = None
     for layer in range(depth):
-        ra = np.sqrt(sx[layer])[:, None]
-        rb = np.sqrt(sy[layer])[None, :]
         if layer > 0:
-            norm = np.sqrt(np.outer(sx[layer], sy[layer]))
-            safe = np.where(zero, 1.0, norm)
-            theta = np.arctan2(wedge, cov)
-            sin_t = wedge / safe
-            cos_t = cov / safe
-            omc = np.where(cov >= 0.0, wedge * wedge / (safe * (safe + np.abs(cov))),
-                           1.0 - cos_t)
+            theta = np.arctan2(sin_n, cos_n)
+            sin_t, cos_t = sin_n, cos_n
+            omc = np.where(cos_t >= 0.0, sin_t * sin_t / (1.0 + np.abs(cos_t)), 1.0 - cos_t)
         j_sigma = (sin_t + (np.pi - theta) * cos_t) / (2.0 * np.pi)
         j_theta = (np.pi - theta) / (2.0 * np.pi)
         gap = np.maximum((np.pi * omc - (sin_t - theta * cos_t)) / (2.0 * np.pi), 0.0)
-        wedge = np.sqrt(w2 * w2 * np.outer(sx[layer], sy[layer]) * gap * (0.5 + j_sigma)
-                        + b2 * w2 * (0.5 * (ra - rb) ** 2 + 2.0 * norm * gap))
-        cov = w2 * norm * j_sigma + b2
-        theta_ntk = theta_ntk * w2 * j_theta + cov
-    theta_ntk[zero] = 0.0
+        a = np.sqrt(np.outer(Lx[0, layer], Ly[0, layer]))
+        beta = np.sqrt(np.outer(Lx[1, layer + 1], Ly[1, layer + 1]))
+        cross = (np.outer(Lx[2, layer], Ly[3, layer + 1])
+                 - np.outer(Lx[3, layer + 1], Ly[2, layer])) ** 2
+        sin_n = np.sqrt(a * a * gap * (0.5 + j_sigma) + 2.0 * beta * a * gap + 0.5 * cross)
+        cos_n = a * j_sigma + beta
+        t = t * a * j_theta + cos_n
+    expo = rx.expo[:, None] + ry.expo[None, :]
+    odd = expo & 1
+    scale = np.sqrt(np.outer(rx.mant, ry.mant) * (1 + odd))
+    K = np.ldexp(t * scale, np.clip((expo - odd) // 2, -_MAX_EXP, _MAX_EXP))
     if Y is None:
-        np.fill_diagonal(theta_ntk, diag)
-        _mirror(theta_ntk)
-    return theta_ntk
+        np.fill_diagonal(K, rx.diag)
+        _mirror(K)
+    return K

@@ -6,10 +6,12 @@
 - both computation paths (numpy for small matrices, numba for large ones) on every check.
 """
 
+import mpmath
 import numpy as np
 import pytest
 from sklearn.metrics.pairwise import pairwise_kernels
 
+import hilbert_sd
 from hilbert_sd import kernels
 from hilbert_sd.kernels import gram
 
@@ -175,6 +177,79 @@ def test_ntk_defaults_and_zero_input(backend):
 
 
 # --------------------------------------------------------------------------------------------
+# ntk: deep networks, small and large w_std, inputs of any scale
+
+# the smallest positive (subnormal) float64
+_SUBNORMAL_UNIT = 5e-324
+
+
+@pytest.mark.parametrize("depth, w_std, b_std", [(100, 0.1, 0.0), (100, 0.1, 3e-117)])
+def test_deep_ntk_with_tiny_variances_equals_naive(depth, w_std, b_std, backend):
+    # every Σ and Θ is near 1e-232, inside the float64 range, but a product of two variances
+    # (1e-464) is not; with b_std = 3e-117 the bias and the inputs contribute alike in the last
+    # layers. The 40-digit recursion has no underflow.
+    X = _data(8, 3, seed=24)
+    Y = _with_awkward_rows(X, _data(5, 3, seed=25))
+    params = dict(depth=depth, w_std=w_std, b_std=b_std)
+    ref = naive_ntk(X, Y, **params)
+    assert 1e-300 < np.max(np.abs(ref)) < 1e-200  # the regime this test is about
+    K = gram(X, Y, kernel="ntk", **params)
+    assert np.all(np.isfinite(K))
+    assert _rel_err(K, ref) <= 1e-12
+    assert _rel_err(gram(X, kernel="ntk", **params), naive_ntk(X, **params)) <= 1e-12
+
+
+def test_ntk_below_float_range_is_subnormal_or_zero(backend):
+    # with w_std = 0.1 every layer multiplies Θ by about 0.005: depth 135 puts the kernel
+    # near 1e-310 (subnormal), depth 200 near 1e-460 (below the smallest subnormal, so 0)
+    X = _data(6, 3, seed=26)
+    X[3] = -X[2]
+    K = gram(X, kernel="ntk", depth=135, w_std=0.1)
+    ref = naive_ntk(X, depth=135, w_std=0.1)
+    assert np.all(np.abs(np.diag(ref)) < np.finfo(float).tiny) and np.all(np.diag(ref) > 0.0)
+    # the 40-digit value rounded to float64: at most 2 units of the subnormal spacing apart
+    assert np.all(np.abs(K - ref) <= 2 * _SUBNORMAL_UNIT)
+    assert np.all(np.diag(K) > 0.0)
+    assert np.array_equal(gram(X, kernel="ntk", depth=200, w_std=0.1),
+                          naive_ntk(X, depth=200, w_std=0.1))
+    assert np.all(naive_ntk(X, depth=200, w_std=0.1) == 0.0)
+
+
+def _mp_scaled(K, factor):
+    """K times an mpmath factor, rounded once to float64."""
+    with mpmath.workdps(40):
+        return np.array([[float(mpmath.mpf(float(v)) * factor) for v in row] for row in K])
+
+
+@pytest.mark.parametrize("depth, w_std", [(100, 0.1), (100, 10.0), (60, 3.0), (400, 1.2)])
+def test_ntk_without_bias_scales_as_a_power_of_w_std(depth, w_std, backend):
+    # with b_std = 0 the recursion is homogeneous: Σˡ and Θˡ are w_std² (w_std²/2)^l times
+    # those of the unit recursion, so Θ(w_std) = w_std^(2 depth + 2) Θ(w_std = 1), here with
+    # the power taken in 40 digits. (100, 0.1) underflowed and (100, 10.0) overflowed in the
+    # products of variances before: Θ is near 1e-232 and 1e+140.
+    X = _data(7, 4, seed=27)
+    Y = _data(5, 4, seed=28)
+    with mpmath.workdps(40):
+        factor = mpmath.mpf(w_std) ** (2 * depth + 2)
+    for A, B in ((X, Y), (X, None)):
+        ref = _mp_scaled(gram(A, B, kernel="ntk", depth=depth), factor)
+        assert _rel_err(gram(A, B, kernel="ntk", depth=depth, w_std=w_std), ref) <= 1e-12
+
+
+@pytest.mark.parametrize("scale", [1e-150, 1e-80, 1e80, 1e120])
+@pytest.mark.parametrize("b_std", [0.0, 0.5])
+def test_ntk_is_homogeneous_in_the_input_scale(scale, b_std, backend):
+    # Θ(λx, λy) with b_std λ is λ² Θ(x, y) with b_std: the kernel of inputs of any scale whose
+    # values are in range must come out right (before: 5e-4 off at 1e-80, NaN at 1e80)
+    X = _data(8, 3, seed=29)
+    Y = _with_awkward_rows(X, _data(6, 3, seed=30))
+    for depth in (1, 3):
+        ref = gram(X, Y, kernel="ntk", depth=depth, b_std=b_std)
+        K = gram(scale * X, scale * Y, kernel="ntk", depth=depth, b_std=scale * b_std)
+        assert _rel_err(K / scale ** 2, ref) <= 1e-13
+
+
+# --------------------------------------------------------------------------------------------
 # symmetry, positive semi-definiteness, dtypes, inputs left alone
 
 ALL_NAMED = [
@@ -287,6 +362,23 @@ def test_callable_bad_output(bad, match):
         gram(_data(5, 2), _data(3, 2, seed=1), kernel=bad)
 
 
+def test_callable_non_finite_output_is_counted():
+    def half_inf(A, B):
+        K = A @ B.T
+        K[:, 0] = np.inf
+        return K
+
+    with pytest.raises(ValueError, match=r"kernel callable half_inf returned NaN or infinite "
+                                         r"values for 5 of 15 pairs"):
+        gram(_data(5, 2), _data(3, 2, seed=1), kernel=half_inf)
+
+
+def test_callable_complex_output_is_an_error():
+    with pytest.raises(ValueError, match="returned complex dtype complex128; kernel values "
+                                         "must be real"):
+        gram(_data(3, 2), kernel=lambda A, B: (A @ B.T) * (1 + 1j))
+
+
 # --------------------------------------------------------------------------------------------
 # errors
 
@@ -304,6 +396,46 @@ def test_callable_bad_output(bad, match):
 def test_bad_inputs(X, Y, match):
     with pytest.raises(ValueError, match=match):
         gram(X, Y)
+
+
+@pytest.mark.parametrize("X, Y, match", [
+    (np.array([[1 + 2j, 0.0]]), None, "X has complex dtype complex128; hilbert_sd works with real"),
+    ([[1 + 2j, 0.0]], None, "X has complex dtype complex128"),
+    (np.ones((3, 2)), np.array([[1.0, 0j]]), "Y has complex dtype complex128"),
+])
+def test_complex_inputs_are_an_error_not_cast(X, Y, match):
+    with pytest.raises(ValueError, match=match):
+        gram(X, Y, kernel="linear")
+
+
+@pytest.mark.parametrize("kernel, X, Y, params, match", [
+    ("linear", [[1e200, 1.0]], None, {},
+     r"kernel='linear' overflowed: k\(x, x'\) is not finite \(NaN or infinite\) for 1 of 1 "
+     r"pairs; the inputs reach 1e\+200 \(their products exceed the float64 range ~1.8e308\); "
+     r"rescale X$"),
+    ("polynomial", [[1e100, 1.0], [1.0, 2.0]], None, {"degree": 4},
+     r"kernel='polynomial' overflowed: .* for 3 of 4 pairs; the inputs reach 1e\+100 and "
+     r"\(gamma xᵀy \+ coef0\)\*\*degree with gamma=0.5, coef0=1, degree=4 exceeds"),
+    ("rbf", [[1e200, 0.0], [0.0, 1.0]], [[1e200, 0.0], [0.0, 1.0]], {},
+     r"kernel='rbf' overflowed: .* for 1 of 4 pairs; the inputs reach 1e\+200 \(their "
+     r"squared norms exceed the float64 range ~1.8e308\); rescale X and Y"),
+    ("ntk", _data(4, 3, seed=31), None, {"depth": 300, "w_std": 10.0},
+     r"kernel='ntk' overflowed: .* for 16 of 16 pairs; Θ\(x, x'\) exceeds the float64 range "
+     r"~1.8e308: .* each of the depth=300 hidden layers multiplies the variances by about "
+     r"w_std²/2 = 50 \(w_std=10, b_std=0\)"),
+])
+def test_overflow_is_reported_with_its_cause(kernel, X, Y, params, match, backend):
+    with pytest.raises(ValueError, match=match):
+        gram(X, Y, kernel=kernel, **params)
+
+
+def test_estimator_reports_the_kernel_overflow_not_its_matrix():
+    # the user passed X, not K: the error must be about X and the kernel
+    est = hilbert_sd.SelfDistilledKernelRidge(kernel="linear")
+    with pytest.raises(ValueError, match=r"kernel='linear' overflowed: .* for 1 of 4 pairs; "
+                                         r"the inputs reach 1e\+200") as info:
+        est.fit([[1e200, 1.0], [1.0, 2.0]], [1.0, 2.0])
+    assert "K contains" not in str(info.value)
 
 
 @pytest.mark.parametrize("kernel, params, match", [
