@@ -52,7 +52,8 @@ def as_float_array(a, name, *, ndim=None, allow_empty=False):
             )
     if not allow_empty and arr.size == 0:
         raise ValueError(f"{name} is empty (shape {arr.shape}); at least one sample is required")
-    if not np.all(np.isfinite(arr)):
+    # min/max propagate NaN and see inf without an array-sized boolean temporary
+    if arr.size and not (np.isfinite(arr.min()) and np.isfinite(arr.max())):
         bad = np.count_nonzero(~np.isfinite(arr))
         raise ValueError(f"{name} contains {bad} NaN or infinite value(s); all must be finite")
     return arr
@@ -102,14 +103,27 @@ def check_square_symmetric(K, name="K", *, rtol=1e-10):
     K = as_float_array(K, name, ndim=2)
     if K.shape[0] != K.shape[1]:
         raise ValueError(f"{name} must be square; got shape {K.shape}")
-    scale = np.max(np.abs(K)) if K.size else 0.0
-    asym = np.max(np.abs(K - K.T)) if K.size else 0.0
+    scale = float(max(K.max(), -K.min())) if K.size else 0.0
+    asym = _max_asymmetry(K)
     if asym > rtol * max(scale, np.finfo(float).tiny):
         raise ValueError(
             f"{name} must be symmetric; max |K - K.T| = {asym:.3g} exceeds "
             f"{rtol:g} x max|K| = {rtol * scale:.3g}"
         )
     return K
+
+
+def _max_asymmetry(K, block_elems=1 << 16):
+    """max |K − Kᵀ| over blocks of rows: O(block) memory, never an n × n temporary."""
+    n = K.shape[0]
+    step = max(1, block_elems // max(n, 1))
+    worst = 0.0
+    for i in range(0, n, step):
+        j = min(n, i + step)
+        # rows i:j against columns i:j, transposed; only the upper part i: is needed
+        diff = K[i:j, i:] - K[i:, i:j].T
+        worst = max(worst, float(np.max(np.abs(diff))) if diff.size else 0.0)
+    return worst
 
 
 def check_targets(y, n, name="y"):

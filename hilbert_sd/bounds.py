@@ -38,7 +38,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from hilbert_sd._validation import as_float_array, check_scalar
+from hilbert_sd._validation import as_float_array, check_kernel_rows, check_scalar, check_targets
 
 __all__ = [
     "CollapseRoundBounds",
@@ -80,6 +80,18 @@ def _radius_ratio(y_norm, n_samples, epsilon):
     if np.any(~np.isfinite(yn)) or np.any(yn < 0):
         raise ValueError(f"y_norm must be finite and >= 0; got {y_norm!r}")
     return yn / math.sqrt(n * eps)
+
+
+_PATH_ATTRIBUTES = ("eigenvalues", "ridges", "log_basis_weights", "epsilon", "mix",
+                    "multioutput")
+
+
+def _check_path(path):
+    """A DistillationPath, or any object with its attributes (tests tamper with copies)."""
+    missing = [a for a in _PATH_ATTRIBUTES if not hasattr(path, a)]
+    if missing:
+        raise ValueError(f"path must be a DistillationPath (from hilbert_sd.self_distill); got "
+                         f"{type(path).__name__} without {', '.join(missing)}")
 
 
 def _kappa(lam):
@@ -213,14 +225,18 @@ def collapse_round_bounds(eigenvalues, y_norm, n_samples, epsilon):
     -------
     CollapseRoundBounds
         ``(lower, upper, upper_kappa)``; ``upper_kappa`` is a strict bound and is ``inf``
-        (vacuous) when λ_min = 0. For r_0 ≤ 1 the fit collapses at once: ``(0, 0, 1)``.
+        (vacuous) when λ_min = 0. ``upper`` is an int, or ``inf`` when r_0² exceeds the float
+        range. For r_0 ≤ 1 the fit collapses at once: ``(0, 0, 1)``.
     """
     lam = _eigenvalues(eigenvalues)
     r0 = float(_radius_ratio(y_norm, n_samples, epsilon))
     if r0 <= 1:
         return CollapseRoundBounds(0.0, 0, 1.0)
     kappa = _kappa(lam)
-    return CollapseRoundBounds(r0 - 1.0, int(math.ceil(r0 * r0 - 1.0)),
+    r0_sq = r0 * r0
+    # beyond the float range the upper bound is the correct limit inf, not an OverflowError
+    upper = int(math.ceil(r0_sq - 1.0)) if math.isfinite(r0_sq) else math.inf
+    return CollapseRoundBounds(r0 - 1.0, upper,
                                math.inf if math.isinf(kappa) else kappa * (r0 - 1.0) + 1.0)
 
 
@@ -531,8 +547,8 @@ class EquivalentKernel:
     ----------
     eigenvalues : ndarray of shape (n,)
         λ† (descending, like B).
-    eigenvectors : ndarray of shape (n, n)
-        U, the eigenvectors of the training kernel matrix.
+    spectrum : Spectrum
+        The eigendecomposition of the training kernel matrix (its eigenvectors are shared).
     alpha : float
         The reference ridge α†.
     kernel_eigenvalues : ndarray of shape (n,)
@@ -542,15 +558,15 @@ class EquivalentKernel:
     """
 
     eigenvalues: np.ndarray
-    eigenvectors: np.ndarray
+    spectrum: object
     alpha: float
     kernel_eigenvalues: np.ndarray
     log_weights: np.ndarray
 
     def gram(self):
         """Equivalent Gram matrix K† = U diag(λ†) Uᵀ, shape (n, n)."""
-        U = self.eigenvectors
-        return (U * self.eigenvalues) @ U.T
+        Ut = self.spectrum.project(np.eye(self.spectrum.n))
+        return self.spectrum.reconstruct(self.eigenvalues[:, None] * Ut)
 
     def _over_lambda(self):
         # B / lambda = exp(log B - log lambda): log B contains log lambda (0 where B = 0)
@@ -573,12 +589,12 @@ class EquivalentKernel:
         -------
         ndarray of shape (n_new, n)
         """
-        U = self.eigenvectors
         lw = self.log_weights
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = self.alpha * self._over_lambda() / -np.expm1(lw)
         ratio = np.where(np.isneginf(lw), 0.0, ratio)
-        return (np.asarray(K_new, dtype=np.float64) @ U * ratio) @ U.T
+        K_new = check_kernel_rows(K_new, self.spectrum.n)
+        return self.spectrum.reconstruct((self.spectrum.project_rows(K_new) * ratio).T).T
 
     def predict(self, K_new, y0):
         """KRR with the equivalent kernel and ridge α†, fitted to ``y0``, at new points.
@@ -596,11 +612,11 @@ class EquivalentKernel:
         -------
         ndarray of shape (n_new,) or (n_new, m)
         """
-        U = self.eigenvectors
-        z = U.T @ np.asarray(y0, dtype=np.float64)
+        K_new = check_kernel_rows(K_new, self.spectrum.n)
+        z = self.spectrum.project(check_targets(y0, self.spectrum.n, "y0"))
         w = self._over_lambda()
         coef = (w[:, None] * z.reshape(len(w), -1)).reshape(z.shape)
-        return np.asarray(K_new, dtype=np.float64) @ (U @ coef)
+        return K_new @ self.spectrum.reconstruct(coef)
 
 
 def equivalent_kernel(path, t, alpha_ref=None):
@@ -626,6 +642,7 @@ def equivalent_kernel(path, t, alpha_ref=None):
     -------
     EquivalentKernel
     """
+    _check_path(path)
     if path.mix != 0:
         raise ValueError(f"the equivalent kernel needs mix=0; got mix={path.mix:g}")
     if path.multioutput == "independent" and np.ndim(path.ridges) == 2:
@@ -639,7 +656,7 @@ def equivalent_kernel(path, t, alpha_ref=None):
     lw = path.log_basis_weights[t]
     return EquivalentKernel(
         eigenvalues=equivalent_kernel_eigenvalues(lw, alpha_ref),
-        eigenvectors=path.spectrum.eigenvectors,
+        spectrum=path.spectrum,
         alpha=check_scalar(alpha_ref, "alpha_ref", low=0.0, low_inclusive=False),
         kernel_eigenvalues=path.eigenvalues,
         log_weights=lw,
@@ -713,6 +730,7 @@ def check_bounds(path, *, tau=1e-2, top=1, rtol=1e-9):
     ValueError
         For a fixed-ridge, mixed, independent multi-output or infeasible path.
     """
+    _check_path(path)
     if path.epsilon is None:
         raise ValueError("check_bounds needs the epsilon rule; the path has a fixed alpha")
     if path.mix != 0:

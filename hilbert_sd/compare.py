@@ -31,17 +31,24 @@ _METHODS = ("self_distillation", "early_stopping")
 _MAX_ITER = 200
 
 
-def _flow_error(lam2c, e, n, x):
-    """(1/n) Σ exp(−2cτλ) e and d/dlogτ of it, for rows of log-times x (R,).
+def _log_flow_error(lam2c, log_e, log_n, x):
+    """log of (1/n) Σ exp(−2cτλ) e and its slope d/dlogτ, for rows of log-times x (R,).
 
-    lam2c = 2cλ (n,), e (n,). Returns phi (R,), dphi_dx (R,).
+    lam2c = 2cλ (n,), log_e = log e (n,). In logs (a logsumexp), so errors far below the
+    float range (an ε of 1e-320) neither underflow nor lose their slope.
+    Returns log_phi (R,), dlogphi_dx (R,).
     """
     tau = np.exp(x)
     a = tau[:, None] * lam2c[None, :]
-    w = np.exp(-a) * e[None, :]
-    phi = w.sum(axis=1) / n
-    dphi = -(w * a).sum(axis=1) / n
-    return phi, dphi
+    terms = log_e[None, :] - a
+    top = terms.max(axis=1, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)  # zero labels: every term is −inf
+    w = np.exp(terms - top)
+    total = w.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_phi = top[:, 0] + np.log(total) - log_n
+        slope = np.where(total > 0, -(w * a).sum(axis=1) / total, 0.0)
+    return log_phi, slope
 
 
 def matched_times(eigenvalues, z0, target_mse, *, learning_rate=1.0, n_samples=None):
@@ -62,7 +69,7 @@ def matched_times(eigenvalues, z0, target_mse, *, learning_rate=1.0, n_samples=N
     z0 : array-like of shape (n,) or (n, m)
         Eigen-coefficients Uᵀ y of the labels (columns pooled for multi-output).
     target_mse : float or array-like of shape (R,)
-        Training errors (1/n)‖u − y‖² to reach.
+        Training errors (1/n)‖u − y‖² to reach: > 0, or 0 when y = 0.
     learning_rate : float, default=1.0
         η > 0.
     n_samples : int, optional
@@ -87,9 +94,12 @@ def matched_times(eigenvalues, z0, target_mse, *, learning_rate=1.0, n_samples=N
     eta = check_scalar(learning_rate, "learning_rate", low=0.0, low_inclusive=False)
     scalar = np.ndim(target_mse) == 0
     target = np.atleast_1d(as_float_array(target_mse, "target_mse", ndim=(0, 1)))
-    if np.any(target <= 0):
-        raise ValueError(f"target_mse contains {target.min()!r}; allowed: > 0")
     total = float(e.sum()) / n
+    # 0 is reachable only by labels that are 0 already (met at τ = 0)
+    bad = (target < 0) | ((target == 0) & (total > 0))
+    if np.any(bad):
+        raise ValueError(f"target_mse contains {target[bad][0]!r}; allowed: > 0 (or 0 for "
+                         "labels that are 0)")
     positive = lam > 0
     floor = float(e[~positive].sum()) / n
     out = np.full(target.shape, np.nan)
@@ -106,8 +116,9 @@ def matched_times(eigenvalues, z0, target_mse, *, learning_rate=1.0, n_samples=N
         lam_pos = lam[positive]
         lam2c = 2.0 * eta / n * lam
         tgt = target[todo]
-        x_lo = np.log(np.log(total / tgt)) - math.log(2.0 * eta / n * lam_pos.max())
-        x_hi = (np.log(np.log((total - floor) / (tgt - floor)))
+        # ratios in logs: total / target overflows for targets near the float range's bottom
+        x_lo = np.log(math.log(total) - np.log(tgt)) - math.log(2.0 * eta / n * lam_pos.max())
+        x_hi = (np.log(math.log(total - floor) - np.log(tgt - floor))
                 - math.log(2.0 * eta / n * lam_pos.min()))
         # keep τ = e^x finite; at e^±700 every positive direction is untouched / converged
         # for any realistic n and eigenvalues above the float range's underflow
@@ -120,6 +131,9 @@ def matched_times(eigenvalues, z0, target_mse, *, learning_rate=1.0, n_samples=N
 def _newton_log_time(lam2c, e, n, target, lo, hi):
     """Vectorized safeguarded Newton for log φ(e^x) = log target inside [lo, hi]."""
     log_t = np.log(target)
+    with np.errstate(divide="ignore"):
+        log_e = np.log(e)
+    log_n = math.log(n)
     x = 0.5 * (lo + hi)
     active = np.ones(x.shape, dtype=bool)
     for _ in range(_MAX_ITER):
@@ -127,11 +141,10 @@ def _newton_log_time(lam2c, e, n, target, lo, hi):
         if idx.size == 0:
             break
         xa = x[idx]
-        phi, dphi = _flow_error(lam2c, e, n, xa)
-        h = np.log(phi) - log_t[idx]  # decreasing in x
+        log_phi, slope = _log_flow_error(lam2c, log_e, log_n, xa)
+        h = log_phi - log_t[idx]  # decreasing in x
         lo[idx] = np.where(h > 0, xa, lo[idx])
         hi[idx] = np.where(h > 0, hi[idx], xa)
-        slope = dphi / phi
         with np.errstate(divide="ignore", invalid="ignore"):
             step = np.where(slope < 0, h / slope, np.inf)
         x_new = xa - step
@@ -393,7 +406,7 @@ def match_early_stopping(K=None, y=None, *, epsilon=None, path=None, n_rounds=No
     R = log_sd.shape[0]
     rounds = np.arange(R)
     sd_filt = np.exp(log_sd)
-    train_mse = ((1.0 - sd_filt) ** 2 * e0).sum(axis=1) / n
+    train_mse = (np.expm1(log_sd) ** 2 * e0).sum(axis=1) / n  # 1 − B without cancellation
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NumericalWarning)  # reported below with round numbers
@@ -408,7 +421,10 @@ def match_early_stopping(K=None, y=None, *, epsilon=None, path=None, n_rounds=No
     with np.errstate(divide="ignore"):
         log_es = np.log(E)
     log_es[np.isnan(tau)] = np.nan
-    es_train = ((1.0 - E) ** 2 * e0).sum(axis=1) / n
+    # (1/n) Σ exp(−2ητλ/n) e0 from the residual filter itself (1 − E cancels for tiny errors)
+    with np.errstate(divide="ignore"):
+        es_train = np.exp(_log_flow_error(2.0 * eta / n * lam, np.log(e0), math.log(n),
+                                          np.log(finite_tau))[0])
 
     # metrics
     sd_rkhs = rkhs_norms(lam, log_sd, z0m)

@@ -201,8 +201,13 @@ class DistillationPath(SpectralPath):
         -------
         ndarray of shape (R,) (joint / single output) or (R, m) (independent)
         """
+        # f_t(X) − y_t = −U diag(c_t α_t/(α_t + λ)) z0 (D_t = s_t c_t): no cancellation
         c = self._multipliers()[:-1]
-        resid = ((c - self._weights()) * self._z0) ** 2  # (R, n, m) by Parseval
+        a = self._ridges[:, None, :]
+        lam = self.eigenvalues[None, :, None]
+        with np.errstate(invalid="ignore"):
+            w = np.where(np.isinf(a), 1.0, a / (a + lam))
+        resid = (c * w * self._z0) ** 2  # (R, n, m) by Parseval
         per_col = resid.sum(axis=1) / self.n_samples
         if self.multioutput == "joint" or self._y_ndim == 1:
             return per_col.sum(axis=1)

@@ -208,9 +208,11 @@ def _sd_log_filters(lam, alphas, xi):
         ``-inf`` where the filter is exactly 0.
     """
     R, k = alphas.shape
-    with np.errstate(divide="ignore"):
-        log_lam = np.log(lam)[None, :, None]
-    log_s = log_lam - np.log(lam[None, :, None] + alphas[:, None, :])  # (R, n, k)
+    # log s = −log1p(α/λ): accurate when α ≪ λ (log λ − log(λ + α) cancels to 0 there);
+    # λ = 0 or α = inf give α/λ = inf and log s = −inf, the zero filter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_s = -np.log1p(alphas[:, None, :] / lam[None, :, None])  # (R, n, k)
+    log_s = np.where(np.isnan(log_s), -np.inf, log_s)
     if xi == 1.0:
         return np.cumsum(log_s, axis=0)
     with np.errstate(divide="ignore"):
