@@ -72,20 +72,16 @@ def run_self_distill(config, inputs, seed):
     - ``train_mse[t]``: (1/n)‖f_t(X) − y‖² to the labels of round 0 (with their noise);
     - ``clean_mse[t]``: the same to the noise-free labels (only with ``data.label_noise`` > 0);
     - ``test_mse[t]``: mean squared error to the noise-free test targets (with a test set);
-    - ``effective_dim[t]``: Σ_k diag(B_t)[k] (fit coefficients relative to z_0);
+    - ``effective_dim[t]``: Σ_k diag(B_t)[k], the path's effective degrees of freedom;
     - ``best_round``, ``best_test_mse``, ``final_test_mse``.
     """
     from hilbert_sd.distillation import self_distill
 
     m = config["method"]
-    spectrum = inputs.spectrum
-    path = self_distill(spectrum, inputs.y, epsilon=m["epsilon"], alpha=m["alpha"],
+    path = self_distill(inputs.spectrum, inputs.y, epsilon=m["epsilon"], alpha=m["alpha"],
                         n_rounds=m["n_rounds"], mix=m["mix"],
                         on_infeasible=m["on_infeasible"])
-    return _self_distill_results(
-        [(config, inputs)], spectrum, path.coefficients[..., None],
-        np.asarray(path.ridges, dtype=np.float64)[:, None], [path.collapse_round],
-        np.asarray(path.basis_weights)[..., None])[0]
+    return _self_distill_results([(config, inputs)], path)[0]
 
 
 def batch_self_distill(items):
@@ -122,56 +118,76 @@ def batch_self_distill(items):
             out[idx[0]] = run_self_distill(config, inputs, seed)
             continue
         m = config["method"]
-        spectrum = inputs.spectrum
         Y = np.column_stack([items[i][1].y for i in idx])
-        path = self_distill(spectrum, Y, epsilon=m["epsilon"], alpha=m["alpha"],
+        path = self_distill(inputs.spectrum, Y, epsilon=m["epsilon"], alpha=m["alpha"],
                             n_rounds=m["n_rounds"], mix=m["mix"], multioutput="independent",
                             on_infeasible=m["on_infeasible"])
-        results = _self_distill_results(
-            [(items[i][0], items[i][1]) for i in idx], spectrum, path.coefficients,
-            np.asarray(path.ridges, dtype=np.float64), list(path.collapse_round),
-            np.asarray(path.basis_weights))
+        results = _self_distill_results([(items[i][0], items[i][1]) for i in idx], path)
         for i, res in zip(idx, results):
             out[i] = res
     return out
 
 
-def _self_distill_results(cases, spectrum, coef, ridges, collapse, basis):
-    """Results of k simulations from their paths, every array operation done once for all.
+def _columns(arr, leading):
+    """``arr`` with its column axis last: (leading..., k) for one (k = 1) or k simulations."""
+    return arr.reshape(*leading, -1)
 
-    cases: k pairs (config, inputs); coef (R + 1, n, k); ridges (R, k), inf once collapsed;
-    collapse: k collapse rounds; basis (R, n, k). A collapsed round has ridge inf, so its
-    shrinkage λ/(λ + α) and its test filter 1/(λ + α) are exactly 0: the zero function.
+
+def _label_errors(spectrum, fit_filters, labels):
+    """(1/n)‖U diag(h_j) z − v‖² for every path point j and label column, by Parseval.
+
+    ``fit_filters`` (J, n, k) are the path's filters on the coefficients ``z`` of the labels
+    it fitted (``labels[0]``); ``labels`` lists the (n, k) label matrices to compare with.
     """
-    lam = spectrum.eigenvalues[None, :, None]
+    z0 = spectrum.project(labels[0])  # the path's own projection: remembered by the spectrum
+    fits = fit_filters * z0
+    out = [np.mean((fits - z0) ** 2, axis=1)]
+    for v in labels[1:]:
+        out.append(np.mean((fits - spectrum.project(v)) ** 2, axis=1))
+    return out
+
+
+def _test_errors(path, inputs, y_test):
+    """(J, k) mean squared errors of every path point at the test inputs."""
+    pred = path.predict(inputs.K_test, np.arange(len(path)))  # one product for all points
+    pred = _columns(pred, (len(path), inputs.K_test.shape[0]))
+    return np.mean((pred - y_test[None]) ** 2, axis=1)
+
+
+def _self_distill_results(cases, path):
+    """Results of k simulations from the path that fitted their labels as k columns.
+
+    cases: k pairs (config, inputs). Everything is read from the path: its ridges (inf once
+    collapsed), its filters (training errors by Parseval, effective dimension) and its
+    predictions at the test inputs, every array operation done once for all k columns. A
+    collapsed round is the zero function.
+    """
+    spectrum = path.spectrum
     n = spectrum.n
-    R = ridges.shape[0]
+    R = len(path)
+    k = len(cases)
     m = cases[0][0]["method"]
     limit = m["record_rounds"]
-    den = lam + ridges[:, None, :]  # (R, n, k); never divide by λ alone
-    z0 = coef[0]  # (n, k)
-    fits = lam / den * coef[:R]  # fits of every round in the eigenbasis
-    train = np.mean((fits - z0) ** 2, axis=1)  # (R, k)
+    ridges = _columns(np.asarray(path.ridges, dtype=np.float64), (R,))  # (R, k)
+    collapse = path.collapse_round
+    collapse = list(collapse) if isinstance(collapse, tuple) else [collapse]
+    filters = _columns(path.filters, (R, n))  # (R, n, k)
+    Y = np.column_stack([inp.y for _, inp in cases])
     noisy = [c["data"].get("label_noise", 0.0) > 0 for c, _ in cases]
+    labels = [Y]
     if any(noisy):
-        # the seeds of a batch usually share their noise-free labels: project each once
-        distinct = {id(inp.y_clean): inp.y_clean for _, inp in cases}
-        position = {key: i for i, key in enumerate(distinct)}
-        Zc = spectrum.project(np.column_stack(list(distinct.values())))
-        columns = [position[id(inp.y_clean)] for _, inp in cases]
-        clean = np.mean((fits - Zc[:, columns]) ** 2, axis=1)
-    eff = basis[:R].sum(axis=1)
+        labels.append(np.column_stack([inp.y_clean for _, inp in cases]))
+    errors = _label_errors(spectrum, filters, labels)
+    train = errors[0]  # (R, k)
+    clean = errors[1] if any(noisy) else None
+    eff = _columns(path.effective_dof(), (R,))
     inputs = cases[0][1]
     if inputs.has_test:
-        k = len(cases)
-        filtered = (coef[:R] / den).transpose(1, 0, 2).reshape(n, R * k)
-        pred = (inputs.test_projection @ filtered).reshape(-1, R, k)  # one matrix product
-        Y_test = np.column_stack([inp.y_test for _, inp in cases])
-        test = np.mean((pred - Y_test[:, None, :]) ** 2, axis=0)  # (R, k)
-    norms = np.sum(z0 * z0, axis=0)
+        test = _test_errors(path, inputs, np.column_stack([inp.y_test for _, inp in cases]))
+    norms = np.sum(Y * Y, axis=0)
     rank = int(spectrum.numerical_rank)
     outs = []
-    for j in range(len(cases)):
+    for j in range(k):
         T = collapse[j]
         # until collapse, a column of an independent run stops at its own collapse round
         rounds = T + 1 if (m["n_rounds"] is None and T is not None) else R
@@ -201,27 +217,37 @@ def run_gradient_flow(config, inputs, seed):
     Results (``i`` indexes ``method.times``): ``time[i]``, ``train_mse[i]`` (to the noisy
     labels), ``clean_mse[i]`` (with label noise), ``test_mse[i]`` (with a test set),
     ``effective_dim[i]`` = Σ_k E_t[k]; ``best_index``, ``best_time``, ``best_test_mse``.
+
+    The filters are those of the flow of K itself (:func:`~hilbert_sd.flow.flow_filters`),
+    which keeps the directions at or below the spectrum's rank tolerance at finite times
+    (E_t = 1 − exp(−ηtλ/n), G_t → ηt/n there), as the matrix exponential of K does. A
+    :class:`~hilbert_sd.flow.FlowPath` sets them to 0, which moves ``test_mse`` by about
+    5e-10 (relative) on a small RBF problem whose smallest eigenvalue lies below the
+    tolerance.
     """
     from hilbert_sd.flow import flow_filters
 
     m = config["method"]
     spectrum = inputs.spectrum
-    lam = spectrum.eigenvalues
     times = np.asarray(m["times"], dtype=np.float64)
-    E, G = flow_filters(lam, times, learning_rate=m["learning_rate"], method=m["method"],
-                        rank_tolerance=spectrum.rank_tolerance)
-    z0 = spectrum.project(inputs.y)
+    E, G = flow_filters(spectrum.eigenvalues, times, learning_rate=m["learning_rate"],
+                        method=m["method"], rank_tolerance=spectrum.rank_tolerance)
+    y = inputs.y[:, None]
+    labels = [y]
+    noisy = config["data"].get("label_noise", 0.0) > 0
+    if noisy:
+        labels.append(inputs.y_clean[:, None])
+    errors = _label_errors(spectrum, E[:, :, None], labels)
     out = {}
     limit = len(times) - 1
     _per_round(out, "time", times, limit)
-    _per_round(out, "train_mse", np.mean((E * z0 - z0) ** 2, axis=1), limit)
-    if config["data"].get("label_noise", 0.0) > 0:
-        zc = spectrum.project(inputs.y_clean)
-        _per_round(out, "clean_mse", np.mean((E * z0 - zc) ** 2, axis=1), limit)
+    _per_round(out, "train_mse", errors[0][:, 0], limit)
+    if noisy:
+        _per_round(out, "clean_mse", errors[1][:, 0], limit)
     _per_round(out, "effective_dim", E.sum(axis=1), limit)
     if inputs.has_test:
-        pred = inputs.test_projection @ (G * z0).T  # (m, n_times); G = E / λ in stable form
-        test = np.mean((pred - inputs.y_test[:, None]) ** 2, axis=0)
+        dual = spectrum.reconstruct(G.T * spectrum.project(y))  # (n, n_times)
+        test = np.mean((inputs.K_test @ dual - inputs.y_test[:, None]) ** 2, axis=0)
         _per_round(out, "test_mse", test, limit)
         best = int(np.argmin(test))
         out["best_index"] = best

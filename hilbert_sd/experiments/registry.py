@@ -198,9 +198,9 @@ class MethodSpec:
         The method's parameters (keys of the ``[method]`` table besides ``name``).
     requires : tuple of str
         What the runner prepares once per group: ``"kernel"`` (Gram matrix),
-        ``"spectrum"`` (its eigendecomposition), ``"test_kernel"`` (test-by-train kernel and
-        its product with the eigenvectors). Any of them makes the kernel part of the group
-        (:func:`uses_kernel`); only what is listed is shipped to workers.
+        ``"spectrum"`` (its eigendecomposition), ``"test_kernel"`` (the test-by-train kernel
+        k(X_test, X), with the eigendecomposition). Any of them makes the kernel part of the
+        group (:func:`uses_kernel`); only what is listed is shipped to workers.
     check : str or callable, optional
         ``check(params) -> list of (key, message)``: constraints between parameters.
     module : str, optional

@@ -74,10 +74,11 @@ class GroupCache:
     spectrum : hilbert_sd.spectral.Spectrum
         Its eigendecomposition, eigenvalues descending (computed on first use).
     K_test : ndarray of shape (n_test, n_samples)
-        k(X_test, X).
+        k(X_test, X): what a path's ``predict`` takes.
     test_projection : ndarray of shape (n_test, n_samples)
-        ``K_test @ U``: with it the function of any filter g at the test points is
-        ``test_projection @ (g * z)``, O(n_test · n) instead of O(n_test · n²).
+        ``spectrum.project_rows(K_test)``, the test points in the eigenbasis: the function
+        of any filter g at the test points is ``test_projection @ (g * z)``. Computed on
+        first use in each process (never prepared nor shipped to workers).
     timings : dict
         Seconds spent on ``"gram"``, ``"eigh"`` and ``"test_kernel"``.
     """
@@ -131,10 +132,9 @@ class GroupCache:
     @property
     def test_projection(self):
         if self._test_projection is None and self.X_test is not None:
-            U = self.spectrum.eigenvectors
-            K_test = self.K_test
+            spectrum, K_test = self.spectrum, self.K_test
             t0 = time.perf_counter()
-            self._test_projection = K_test @ U
+            self._test_projection = spectrum.project_rows(K_test)
             self.timings["test_kernel"] += time.perf_counter() - t0
         return self._test_projection
 
@@ -148,14 +148,14 @@ class GroupCache:
         if "spectrum" in requires or "test_kernel" in requires:
             self.spectrum  # noqa: B018 - computed for its side effect
         if "test_kernel" in requires:
-            self.test_projection  # noqa: B018
+            self.K_test  # noqa: B018
         if "kernel" in requires:
             self.K  # noqa: B018
         else:
             self._K = None
-        if "test_kernel" not in requires:
-            self._test_projection = None
-        self._K_test = None if "kernel" not in requires else self._K_test
+        if "test_kernel" not in requires and "kernel" not in requires:
+            self._K_test = None
+        self._test_projection = None  # n_test x n more to ship: workers compute it if asked
         return self
 
 
