@@ -116,6 +116,20 @@ def test_self_distill_rows_match_literal_kernel_ridge_refits(tmp_path):
     assert collapsed > 0  # eps = 0.3 collapses within 4 rounds: that branch was exercised
 
 
+def test_add_label_noise_is_a_deprecated_alias_of_add_gaussian_noise():
+    # Gaussian noise on regression targets (documented as sigma * N(0, 1) from
+    # default_rng(seed)), not class flips; the old name warns and gives the same numbers.
+    from hilbert_sd.experiments.data import add_gaussian_noise, add_label_noise
+
+    y = np.linspace(0.0, 1.0, 7)
+    expected = y + 0.3 * np.random.default_rng(5).standard_normal(7)
+    np.testing.assert_array_equal(add_gaussian_noise(y, 0.3, 5), expected)
+    with pytest.warns(DeprecationWarning, match="renamed add_gaussian_noise"):
+        old = add_label_noise(y, 0.3, 5)
+    np.testing.assert_array_equal(old, expected)
+    assert add_gaussian_noise(y, 0.0, 5) is y
+
+
 @pytest.mark.parametrize("rule", ["epsilon = [0.01, 0.03, 0.1]",
                                   "alpha = [0.01, 1.0]\nn_rounds = 6\nmix = 0.3"])
 def test_batched_sweep_equals_one_by_one_runs(tmp_path, rule):

@@ -7,12 +7,14 @@ teacher on ``data.seed`` only, and the label noise on the simulation seed only.
 
 import csv
 import hashlib
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 __all__ = [
     "DataSet",
+    "add_gaussian_noise",
     "add_label_noise",
     "file_sha256",
     "load_file",
@@ -43,16 +45,58 @@ class DataSet:
     y_test: np.ndarray = None
 
 
-def add_label_noise(y, sigma, seed):
-    """``y + sigma * N(0, 1)`` drawn from ``np.random.default_rng(seed)``; ``y`` if sigma is 0.
+def add_gaussian_noise(y, sigma, seed):
+    """Regression targets plus Gaussian noise: ``y + sigma * N(0, 1)``.
 
-    The same seed gives the same noise vector whatever the other parameters (common random
-    numbers across a grid), so differences between grid points are not sampling noise.
+    The ``data.label_noise`` of a config. Not class-label flips (those are
+    :func:`hilbert_sd.noisy_labels.add_label_noise`).
+
+    Parameters
+    ----------
+    y : ndarray
+        Noise-free targets.
+    sigma : float
+        Standard deviation of the noise, >= 0.
+    seed : int or sequence of int
+        Seed of ``np.random.default_rng``. The same seed gives the same noise vector whatever
+        the other parameters (common random numbers across a grid), so differences between
+        grid points are not sampling noise.
+
+    Returns
+    -------
+    ndarray
+        A new array of the shape of ``y``; ``y`` itself when ``sigma`` is 0.
     """
     if sigma == 0:
         return y
     rng = np.random.default_rng(seed)
     return y + sigma * rng.standard_normal(y.shape)
+
+
+def add_label_noise(y, sigma, seed):
+    """Deprecated alias of :func:`add_gaussian_noise`.
+
+    The name suggested class-label flips, which :func:`hilbert_sd.noisy_labels.add_label_noise`
+    does; this function adds Gaussian noise to regression targets.
+
+    Parameters
+    ----------
+    y, sigma, seed
+        As in :func:`add_gaussian_noise`.
+
+    Returns
+    -------
+    ndarray
+
+    Warns
+    -----
+    DeprecationWarning
+        Always; use :func:`add_gaussian_noise`.
+    """
+    warnings.warn("hilbert_sd.experiments.data.add_label_noise adds Gaussian noise to "
+                  "regression targets and is renamed add_gaussian_noise; the old name will "
+                  "be removed", DeprecationWarning, stacklevel=2)
+    return add_gaussian_noise(y, sigma, seed)
 
 
 # ---------------------------------------------------------------------------------------------

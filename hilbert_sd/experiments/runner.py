@@ -40,7 +40,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from hilbert_sd.experiments.data import DataSet, add_label_noise, load_file
+from hilbert_sd.experiments.data import DataSet, add_gaussian_noise, load_file
 from hilbert_sd.experiments.registry import GENERATORS, TRUTHS, get_method, load_attribute
 
 __all__ = [
@@ -335,7 +335,7 @@ def _run_one(group, dataset, task):
 
 def _inputs(group, dataset, config):
     seed = config["seed"]
-    y = add_label_noise(dataset.y, config["data"].get("label_noise", 0.0), seed)
+    y = add_gaussian_noise(dataset.y, config["data"].get("label_noise", 0.0), seed)
     return SimulationInputs(group, y, dataset.y, dataset.y_test, seed)
 
 
