@@ -1,9 +1,15 @@
 """Slow, obviously-correct references for hilbert_sd.soft_labels (explicit loops, math module).
 
 Nothing here imports hilbert_sd; every formula is written from theory.md §6 directly.
+``train_stack_numpy`` is the exception to "loops": the numpy twin of the compiled stacked
+trainer (``hilbert_sd.soft_labels._train.train_stack``), array passes instead of the fused
+per-sample kernel, kept here as its reference.
 """
 
 import math
+
+import numpy as np
+from scipy.special import log_softmax
 
 GUARD = 1e-7
 
@@ -143,3 +149,70 @@ def kernel_softmax_gd(K, y, m, steps, eta, *, T=None, tau=1.0, a=0.0, weights="w
              for i in range(n)]
         F = logits(c)
     return c, F, losses
+
+
+def train_stack_numpy(*, Y, labels, d, hard, soft, tau, dynamic, w_fixed, P, Lt, steps, eta,
+                      ridge, K=None, U=None, lam=None):
+    """numpy twin of ``train_stack``: same arguments, same returns (dual, F, losses, weights).
+
+    Per step, the gradient of every stacked student's data term with respect to its logits,
+
+        g = d [h (softmax(F) − Y) + a τ w (softmax(F/τ) − P)],
+
+    ``w`` recomputed from the logits (WSL, no gradient through it) where ``dynamic``; then
+    ``C ← (1 − ηγ) C − η g``, ``F = K C`` in sample space, or ``A ← (1 − ηγ) A − η Uᵀ g``,
+    ``F = U (λ ⊙ A)`` in the eigenbasis.
+    """
+    G, L, m = Y.shape
+    S = hard.shape[0]
+    eigen = U is not None
+    dn = d[..., None]                                        # (G, L, S, 1)
+    h = hard[:, None]
+    soft_any = bool(np.any(soft > 0))
+    at = (soft * tau)[:, None]
+    att = soft * tau * tau
+    inv_tau = (1.0 / tau)[:, None]
+    dyn = np.asarray(dynamic, dtype=bool)
+    any_dyn = bool(dyn.any()) and soft_any
+    Ycol = Y[:, :, None, :]
+    lab = labels[:, :, None, None]
+    shrink = 1.0 - eta * ridge
+    if eigen:
+        A = np.zeros((G, U.shape[2], S * m))
+        lam_col = lam[:, :, None]
+        Ut = U.transpose(0, 2, 1)
+    else:
+        C = np.zeros((G, L, S * m))
+    F = np.zeros((G, L, S, m))
+    losses = np.empty((steps + 1, G, S))
+
+    def gradient(F):
+        logp = log_softmax(F, axis=3)
+        Ls = -np.take_along_axis(logp, lab, axis=3)[..., 0]            # (G, L, S)
+        g = h * (np.exp(logp) - Ycol)
+        data = hard * Ls
+        w = w_fixed
+        if soft_any:
+            if any_dyn:
+                ratio = np.maximum(Ls / (Lt[:, :, None] + GUARD), 0.0)
+                w = np.where(dyn, -np.expm1(-ratio), w_fixed)
+            logq = log_softmax(F * inv_tau, axis=3)
+            g += at * w[..., None] * (np.exp(logq) - P)
+            data = data + att * w * (-(P * logq).sum(axis=3))
+        g *= dn
+        return g, (d * data).sum(axis=1), w
+
+    for step in range(steps):
+        g, losses[step], _ = gradient(F)
+        g2 = g.reshape(G, L, S * m)
+        if eigen:
+            A *= shrink
+            A -= eta * (Ut @ g2)
+            F = (U @ (lam_col * A)).reshape(G, L, S, m)
+        else:
+            C *= shrink
+            C -= eta * g2
+            F = (K @ C).reshape(G, L, S, m)
+    _, losses[steps], w = gradient(F)
+    dual = (U @ A) if eigen else C
+    return dual.reshape(G, L, S, m), F, losses, np.array(np.broadcast_to(w, (G, L, S)))

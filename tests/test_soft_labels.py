@@ -2,11 +2,14 @@
 
 References: per-sample loops with math.log/exp (tests/naive_soft.py), central finite
 differences, scikit-learn's KernelRidge, explicit duplication of resampled rows, literal
-sample-space gradient descent, and identities / inequalities checked on random instances.
+sample-space gradient descent, the numpy twin of the compiled stacked trainer
+(tests/naive_soft.py), and identities / inequalities checked on random instances.
 """
 
+import importlib
 import math
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -14,7 +17,7 @@ from scipy.special import expit, softmax
 from sklearn.kernel_ridge import KernelRidge
 
 import naive_soft as naive
-from hilbert_sd._soft_train import train_stack
+import hilbert_sd.soft_labels as soft_labels_pkg
 from hilbert_sd.cli import main
 from hilbert_sd.soft_labels import (
     FixedPointWarning,
@@ -32,7 +35,8 @@ from hilbert_sd.soft_labels import (
     wsl_weight_function,
     wsl_weights,
 )
-from hilbert_sd.spectral import eigh_psd
+from hilbert_sd.soft_labels._train import train_stack
+from hilbert_sd.spectral import Spectrum, eigh_psd
 
 
 def _problem(rng, n=15, m=3, scale=3.0):
@@ -413,16 +417,51 @@ def test_kernel_softmax_in_the_eigenbasis():
     kw = dict(teacher_logits=T, a=1.0, temperature=2.0, steps=25, learning_rate=3.0)
     full = train_kernel_softmax(K, y, **kw)
     spec = eigh_psd(K)
-    same = train_kernel_softmax(K, y, rank=n, spectrum=spec, **kw)
+    same = train_kernel_softmax(spec, y, rank=n, **kw)
     np.testing.assert_allclose(same.train_logits, full.train_logits, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(same.dual_coef, full.dual_coef, rtol=1e-9, atol=1e-12)
     # rank r: exactly the sample-space iteration on the truncated kernel U_r Λ_r U_rᵀ
     r = 6
     U, lam = spec.eigenvectors[:, :r], spec.eigenvalues[:r]
     Kr = (U * lam) @ U.T
-    trunc = train_kernel_softmax(K, y, rank=r, spectrum=spec, **kw)
+    trunc = train_kernel_softmax(spec, y, rank=r, **kw)
     _, F, _ = naive.kernel_softmax_gd(Kr.tolist(), y, m, 25, 3.0, T=T.tolist(), tau=2.0, a=1.0)
     np.testing.assert_allclose(trunc.train_logits, F, rtol=1e-9, atol=1e-11)
+
+
+def test_kernel_softmax_takes_the_matrix_or_its_spectrum():
+    rng = np.random.default_rng(19)
+    n, m, r = 20, 3, 6
+    K, _ = _psd(rng, n)
+    y = rng.integers(0, m, n)
+    T = 2 * rng.standard_normal((n, m))
+    kw = dict(teacher_logits=T, a=1.0, temperature=2.0, steps=25, learning_rate=3.0)
+    spec = eigh_psd(K)
+    assert isinstance(spec, Spectrum)
+    full = train_kernel_softmax(K, y, **kw)
+    # a Spectrum without rank: all n eigen-directions, the sample-space student on K
+    every = train_kernel_softmax(spec, y, **kw)
+    assert full.rank is None and every.rank == n
+    np.testing.assert_allclose(every.train_logits, full.train_logits, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(every.dual_coef, full.dual_coef, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(every.losses, full.losses, rtol=1e-10)
+    # a matrix with rank is decomposed inside: the same student as from its Spectrum
+    mine = train_kernel_softmax(K, y, rank=r, **kw)
+    shared = train_kernel_softmax(spec, y, rank=r, **kw)
+    assert mine.rank == shared.rank == r
+    np.testing.assert_allclose(mine.dual_coef, shared.dual_coef, rtol=1e-12, atol=1e-14)
+    # the default step reads lambda_max from the Spectrum
+    st = train_kernel_softmax(spec, y, steps=2)
+    assert st.learning_rate == pytest.approx(n / spec.eigenvalues[0], rel=1e-15)
+    assert train_kernel_softmax(K, y, steps=2).learning_rate == pytest.approx(
+        st.learning_rate, rel=1e-10)
+    # one convention, no second keyword
+    with pytest.raises(TypeError, match="spectrum"):
+        train_kernel_softmax(K, y, rank=r, spectrum=spec)
+    with pytest.raises(ValueError, match=r"labels has 8 entries but the logits have 20 rows"):
+        train_kernel_softmax(spec, y[:8])
+    with pytest.raises(ValueError, match=r"rank=21 is out of range; allowed: \[1, 20\]"):
+        train_kernel_softmax(spec, y, rank=21)
 
 
 def test_kernel_softmax_descends_and_reaches_the_regularized_optimum():
@@ -460,8 +499,8 @@ def test_stack_numba_equals_numpy_and_padding_is_inert():
     G, L, S, m = 3, 10, 5, 4
     inputs = _stack_inputs(rng, G, L, S, m)
     K = np.stack([_psd(rng, L)[0] for _ in range(G)])
-    a = train_stack(**inputs, steps=7, eta=2.0, ridge=0.01, K=K, backend="numba")
-    b = train_stack(**inputs, steps=7, eta=2.0, ridge=0.01, K=K, backend="numpy")
+    a = train_stack(**inputs, steps=7, eta=2.0, ridge=0.01, K=K)
+    b = naive.train_stack_numpy(**inputs, steps=7, eta=2.0, ridge=0.01, K=K)
     for x, z in zip(a, b):
         np.testing.assert_allclose(x, z, rtol=1e-11, atol=1e-13)
     # group 0 padded with two extra rows of weight 0: same students on the real rows
@@ -477,6 +516,22 @@ def test_stack_numba_equals_numpy_and_padding_is_inert():
     np.testing.assert_allclose(c[0][0, :L], a[0][0], rtol=1e-12, atol=1e-14)
     assert np.all(c[0][0, L:] == 0)
     np.testing.assert_allclose(c[2][:, 0], a[2][:, 0], rtol=1e-12)
+
+
+def test_stack_in_the_eigenbasis_equals_numpy_reference():
+    rng = np.random.default_rng(25)
+    G, L, S, m, r = 2, 9, 4, 3, 5
+    inputs = _stack_inputs(rng, G, L, S, m)
+    lam, U = [], []
+    for _ in range(G):
+        ev, vec = np.linalg.eigh(_psd(rng, L)[0])
+        lam.append(ev[::-1][:r])
+        U.append(vec[:, ::-1][:, :r])
+    lam, U = np.array(lam), np.array(U)
+    a = train_stack(**inputs, steps=6, eta=1.5, ridge=0.02, U=U, lam=lam)
+    b = naive.train_stack_numpy(**inputs, steps=6, eta=1.5, ridge=0.02, U=U, lam=lam)
+    for x, z in zip(a, b):
+        np.testing.assert_allclose(x, z, rtol=1e-11, atol=1e-13)
 
 
 def test_stack_equals_public_single_students():
@@ -503,6 +558,81 @@ def test_stack_equals_public_single_students():
                                   learning_rate=2.0, n_classes=m)
         np.testing.assert_allclose(F[0, :, s], st.train_logits, rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(losses[:, 0, s], st.losses, rtol=1e-12)
+
+
+# ============================================================================ package surface
+PUBLIC = ["BiasVariance", "FixedPointWarning", "SoftmaxStudent", "WeightedRidgeStudent",
+          "distillation_loss", "heskes_decomposition", "log_soft_labels",
+          "regularization_samples", "resample_weights", "soft_cross_entropy", "soft_labels",
+          "train_kernel_softmax", "true_class_cross_entropy", "weighted_kernel_ridge",
+          "weighted_kernel_ridge_fixed_point", "wsl_weight_function", "wsl_weights"]
+
+
+def test_package_reexports_every_public_name_from_its_module():
+    assert sorted(soft_labels_pkg.__all__) == sorted(PUBLIC)
+    for module in ("labels", "weights", "bias_variance", "softmax_student", "ridge_student"):
+        mod = importlib.import_module(f"hilbert_sd.soft_labels.{module}")
+        for name in mod.__all__:
+            assert getattr(soft_labels_pkg, name) is getattr(mod, name), (module, name)
+    # public names of the former single module that are not in __all__
+    assert soft_labels_pkg.PROBABILITY_ATOL == 1e-8
+    assert soft_labels_pkg.default_learning_rate(4.0, 10) == 2.5
+    # the trainer's private modules moved into the package
+    for gone in ("hilbert_sd._soft_train", "hilbert_sd._soft_numba"):
+        with pytest.raises(ModuleNotFoundError):
+            importlib.import_module(gone)
+    with pytest.raises(TypeError, match="backend"):
+        train_stack(**_stack_inputs(np.random.default_rng(0), 1, 4, 2, 3), steps=1, eta=1.0,
+                    ridge=0.0, K=np.eye(4)[None], backend="numpy")
+
+
+def test_weighted_kernel_ridge_is_a_deprecated_alias_of_weighted_ridge_student():
+    from hilbert_sd.soft_labels import WeightedRidgeStudent
+
+    match = r"hilbert_sd\.soft_labels\.WeightedKernelRidge is renamed WeightedRidgeStudent"
+    with pytest.warns(DeprecationWarning, match=match):
+        old = soft_labels_pkg.WeightedKernelRidge
+    assert old is WeightedRidgeStudent
+    with pytest.warns(DeprecationWarning, match=match) as record:
+        from hilbert_sd.soft_labels import WeightedKernelRidge
+    assert WeightedKernelRidge is WeightedRidgeStudent
+    assert record[0].filename == __file__          # points at the importer
+    assert "WeightedKernelRidge" not in soft_labels_pkg.__all__
+    rng = np.random.default_rng(26)
+    K, _ = _psd(rng, 6)
+    fit = weighted_kernel_ridge(K, rng.standard_normal(6), rng.standard_normal(6), np.ones(6))
+    assert type(fit) is WeightedRidgeStudent and isinstance(fit, old)
+    assert repr(fit).startswith("WeightedRidgeStudent(n=6,")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        from hilbert_sd.soft_labels import WeightedRidgeStudent as again  # noqa: F401
+    with pytest.raises(AttributeError, match="has no attribute 'WeightedKernelRidges'"):
+        soft_labels_pkg.WeightedKernelRidges
+
+
+def test_predictions_check_kernel_rows():
+    from hilbert_sd._validation import check_kernel_rows
+
+    rng = np.random.default_rng(27)
+    n, m = 8, 3
+    K, _ = _psd(rng, n)
+    y = rng.integers(0, m, n)
+    student = train_kernel_softmax(K, y, steps=3, n_classes=m)
+    fit = weighted_kernel_ridge(K, np.eye(m)[y], np.full((n, m), 1 / m), np.ones(n))
+    K_new = rng.random((4, n))
+    nan = K_new.copy()
+    nan[1, 2] = np.nan
+    bad = [K_new[:, :7], K_new[0], nan, K_new + 0j, "rows"]
+    for predict in (student.predict_logits, student.predict, student.predict_proba,
+                    fit.predict):
+        for rows in bad:
+            with pytest.raises(ValueError) as got:
+                predict(rows)
+            with pytest.raises(ValueError) as want:
+                check_kernel_rows(rows, n)
+            assert str(got.value) == str(want.value)
+        assert predict(np.zeros((0, n))).shape[0] == 0
+    np.testing.assert_allclose(fit.predict(K_new), K_new @ fit.dual_coef, rtol=1e-15)
 
 
 # ============================================================================ bad input

@@ -44,12 +44,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import log_softmax, softmax
 
-from hilbert_sd._soft_train import train_stack
 from hilbert_sd._validation import check_scalar
 from hilbert_sd.datasets import make_clustered, one_hot
 from hilbert_sd.kernels import gram
 from hilbert_sd.soft_labels import (
-    _largest_eigenvalue,
     heskes_decomposition,
     resample_weights,
     train_kernel_softmax,
@@ -57,6 +55,8 @@ from hilbert_sd.soft_labels import (
     weighted_kernel_ridge_fixed_point,
     wsl_weight_function,
 )
+from hilbert_sd.soft_labels._train import train_stack
+from hilbert_sd.soft_labels.softmax_student import _largest_eigenvalue
 
 __all__ = [
     "COLUMNS",

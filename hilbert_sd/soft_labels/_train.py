@@ -1,4 +1,4 @@
-"""Function-space gradient descent for stacks of kernel softmax students.
+"""Function-space gradient descent for stacks of kernel softmax students (private).
 
 Private workhorse of :func:`hilbert_sd.soft_labels.train_kernel_softmax` and of the soft-label
 experiment. Students come in ``G`` groups; the ``S`` students of a group share the training
@@ -8,24 +8,21 @@ into one batched matrix product with ``S · m`` columns per group instead of ``G
 products. Groups are padded to a common size ``L``; padded rows carry sample weight 0, so
 their dual coefficients stay 0 and they never influence a student.
 
+The per-sample gradient of every step is one fused compiled pass
+(:func:`hilbert_sd.soft_labels._numba.stacked_gradient`, compiled on first use, never at
+import). Its numpy twin, ten array passes for the same work, is the test reference
+``train_stack_numpy`` in ``tests/naive_soft.py``.
+
 Internal layout is ``(G, L, S, m)`` so that the matrix products need no transposes.
 """
 
 import numpy as np
-from scipy.special import log_softmax
 
-#: The guard of the weighted-soft-label ratio (theory.md §6, from the official code).
-GUARD = 1e-7
-
-
-def wsl_from_losses(student_loss, teacher_loss):
-    """``1 − exp(−max(0, L^s / (L^t + 1e−7)))``, elementwise, computed as ``−expm1``."""
-    ratio = np.maximum(student_loss / (teacher_loss + GUARD), 0.0)
-    return -np.expm1(-ratio)
+from hilbert_sd.soft_labels.weights import GUARD
 
 
 def train_stack(*, Y, labels, d, hard, soft, tau, dynamic, w_fixed, P, Lt, steps, eta, ridge,
-                K=None, U=None, lam=None, backend="numba"):
+                K=None, U=None, lam=None):
     """Run ``steps`` steps of function-space gradient descent for ``G × S`` students.
 
     Student ``s`` of group ``g`` minimizes, over functions ``f`` of the RKHS (``F = f(X_g)``),
@@ -60,8 +57,6 @@ def train_stack(*, Y, labels, d, hard, soft, tau, dynamic, w_fixed, P, Lt, steps
     U, lam : ndarrays of shape (G, L, r) and (G, r), optional
         Top eigen-directions of each block: iterate on the eigen-dual coefficients ``a``
         (``F = U (λ ⊙ a)``), which restricts ``f`` to those directions.
-    backend : {"numba", "numpy"}, default="numba"
-        The per-step gradient: one fused compiled pass, or numpy (the cross-check).
 
     Returns
     -------
@@ -74,19 +69,15 @@ def train_stack(*, Y, labels, d, hard, soft, tau, dynamic, w_fixed, P, Lt, steps
     weights : ndarray of shape (G, L, S)
         Soft-label weights at the last logits.
     """
+    # Imported here, not at module level: importing the package compiles nothing.
+    from hilbert_sd.soft_labels._numba import stacked_gradient
+
     G, L, m = Y.shape
     S = hard.shape[0]
     eigen = U is not None
-    dn = d[..., None]                                        # (G, L, S, 1)
-    h = hard[:, None]
     soft_any = bool(np.any(soft > 0))
-    at = (soft * tau)[:, None]
-    att = soft * tau * tau
-    inv_tau = (1.0 / tau)[:, None]
     dyn = np.asarray(dynamic, dtype=bool)
     any_dyn = bool(dyn.any()) and soft_any
-    Ycol = Y[:, :, None, :]
-    lab = labels[:, :, None, None]
     shrink = 1.0 - eta * ridge
     if eigen:
         A = np.zeros((G, U.shape[2], S * m))
@@ -96,44 +87,21 @@ def train_stack(*, Y, labels, d, hard, soft, tau, dynamic, w_fixed, P, Lt, steps
         C = np.zeros((G, L, S * m))
     F = np.zeros((G, L, S, m))
     losses = np.empty((steps + 1, G, S))
+    g_buf = np.empty((G, L, S, m))
+    data_buf = np.empty((G, S))
+    w_buf = np.empty((G, L, S))
+    # One contiguous float64 layout per argument: one compiled specialization.
+    f64 = np.float64
+    P_arr = np.ascontiguousarray(P if soft_any else np.zeros((1, 1, 1, 1)), dtype=f64)
+    Lt_arr = np.ascontiguousarray(Lt if any_dyn else np.zeros((1, 1)), dtype=f64)
+    args = (np.ascontiguousarray(labels, dtype=np.int64), np.ascontiguousarray(d, dtype=f64),
+            np.ascontiguousarray(hard, dtype=f64), np.ascontiguousarray(soft, dtype=f64),
+            np.ascontiguousarray(tau, dtype=f64), np.ascontiguousarray(dyn),
+            np.ascontiguousarray(w_fixed, dtype=f64), P_arr, Lt_arr, GUARD)
 
-    def gradient_numpy(F):
-        logp = log_softmax(F, axis=3)
-        Ls = -np.take_along_axis(logp, lab, axis=3)[..., 0]            # (G, L, S)
-        g = h * (np.exp(logp) - Ycol)
-        data = hard * Ls
-        w = w_fixed
-        if soft_any:
-            if any_dyn:
-                w = np.where(dyn, wsl_from_losses(Ls, Lt[:, :, None]), w_fixed)
-            logq = log_softmax(F * inv_tau, axis=3)
-            g += at * w[..., None] * (np.exp(logq) - P)
-            data = data + att * w * (-(P * logq).sum(axis=3))
-        g *= dn
-        return g, (d * data).sum(axis=1), w
-
-    if backend == "numba":
-        from hilbert_sd._soft_numba import stacked_gradient
-
-        g_buf = np.empty((G, L, S, m))
-        data_buf = np.empty((G, S))
-        w_buf = np.empty((G, L, S))
-        # One contiguous float64 layout per argument: one compiled specialization.
-        f64 = np.float64
-        P_arr = np.ascontiguousarray(P if soft_any else np.zeros((1, 1, 1, 1)), dtype=f64)
-        Lt_arr = np.ascontiguousarray(Lt if any_dyn else np.zeros((1, 1)), dtype=f64)
-        args = (np.ascontiguousarray(labels, dtype=np.int64), np.ascontiguousarray(d, dtype=f64),
-                np.ascontiguousarray(hard, dtype=f64), np.ascontiguousarray(soft, dtype=f64),
-                np.ascontiguousarray(tau, dtype=f64), np.ascontiguousarray(dyn),
-                np.ascontiguousarray(w_fixed, dtype=f64), P_arr, Lt_arr, GUARD)
-
-        def gradient(F):
-            stacked_gradient(np.ascontiguousarray(F), *args, g_buf, data_buf, w_buf)
-            return g_buf, data_buf, w_buf
-    elif backend == "numpy":
-        gradient = gradient_numpy
-    else:
-        raise ValueError(f"backend={backend!r}; allowed: 'numba', 'numpy'")
+    def gradient(F):
+        stacked_gradient(np.ascontiguousarray(F), *args, g_buf, data_buf, w_buf)
+        return g_buf, data_buf, w_buf
 
     for step in range(steps):
         g, losses[step], _ = gradient(F)
@@ -148,4 +116,4 @@ def train_stack(*, Y, labels, d, hard, soft, tau, dynamic, w_fixed, P, Lt, steps
             F = (K @ C).reshape(G, L, S, m)
     _, losses[steps], w = gradient(F)
     dual = (U @ A) if eigen else C
-    return dual.reshape(G, L, S, m), F, losses, np.array(np.broadcast_to(w, (G, L, S)))
+    return dual.reshape(G, L, S, m), F, losses, w.copy()

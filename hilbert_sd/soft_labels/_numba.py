@@ -1,10 +1,12 @@
-"""Compiled per-step gradient of stacked kernel softmax students (:mod:`hilbert_sd._soft_train`).
+"""Compiled per-step gradient of stacked kernel softmax students (private).
 
-One fused pass over every (group, sample, student) row of ``m`` logits: the log-softmax at
-temperature 1 and at τ, the weighted-soft-label weight, the gradient of the distillation loss
-with respect to the logits and the weighted data term. numpy needs about ten passes with
-``m``-long inner reductions for the same work (slow for small ``m``); this kernel is serial,
-takes only arrays and scalars and is cached on disk. Nothing here is compiled at import time.
+Used by :func:`hilbert_sd.soft_labels._train.train_stack`. One fused pass over every (group,
+sample, student) row of ``m`` logits: the log-softmax at temperature 1 and at τ, the
+weighted-soft-label weight, the gradient of the distillation loss with respect to the logits
+and the weighted data term. numpy needs about ten passes with ``m``-long inner reductions for
+the same work (slow for small ``m``); this kernel is serial, takes only arrays and scalars and
+is cached on disk. Nothing here is compiled at import time. The numpy form of the same
+gradient is the test reference ``train_stack_numpy`` in ``tests/naive_soft.py``.
 """
 
 import math
