@@ -58,6 +58,20 @@ class _KernelMixin:
         K = self._get_kernel(X)
         return decompose(K, on_indefinite="warn", check_input=self.kernel == "precomputed")
 
+    def predict(self, X):
+        """Predict with the fitted function (round ``n_rounds``, or the flow at ``time``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, n_features)
+            Or ``k(X, X_fit_)`` of shape (n_queries, n_samples) for ``kernel="precomputed"``.
+
+        Returns
+        -------
+        ndarray of shape (n_queries,) or (n_queries, n_targets)
+        """
+        return self._kernel_new(X) @ self.dual_coef_
+
     def _kernel_new(self, X):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64, accept_sparse=False)
@@ -209,20 +223,6 @@ class SelfDistilledKernelRidge(_KernelMixin, RegressorMixin, BaseEstimator):
         self.X_fit_ = X
         return self
 
-    def predict(self, X):
-        """Predict with the function of round ``n_rounds``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_queries, n_features)
-            Or ``k(X, X_fit_)`` of shape (n_queries, n_samples) for ``kernel="precomputed"``.
-
-        Returns
-        -------
-        ndarray of shape (n_queries,) or (n_queries, n_targets)
-        """
-        return self._kernel_new(X) @ self.dual_coef_
-
     def staged_predict(self, X):
         """Yield the predictions of rounds 0, 1, …, ``n_rounds`` in order (zeros after a
         collapse).
@@ -352,20 +352,6 @@ class GradientFlowKernelRegressor(_KernelMixin, RegressorMixin, BaseEstimator):
         self.dual_coef_ = path.dual_coef(0)
         self.X_fit_ = X
         return self
-
-    def predict(self, X):
-        """Predict with the function at ``time``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_queries, n_features)
-            Or ``k(X, X_fit_)`` of shape (n_queries, n_samples) for ``kernel="precomputed"``.
-
-        Returns
-        -------
-        ndarray of shape (n_queries,) or (n_queries, n_targets)
-        """
-        return self._kernel_new(X) @ self.dual_coef_
 
     def staged_predict(self, X, times):
         """Yield the predictions at each of ``times``, from the one factorization of ``fit``.
