@@ -71,17 +71,8 @@ def run(args):
         flow_draws=args.flow_draws, random_state=args.seed,
         progress=None if args.quiet else stderr_progress,
     )
-    print(result.format_table())
-    print(f"({result.elapsed:.1f} s)")
+    print(result.summary())
     if out is not None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        out.mkdir(parents=True, exist_ok=True)
-        result.to_csv(out / "linear_teacher.csv")
-        result.to_json(out / "linear_teacher.json")
-        fig = result.plot()
-        fig.savefig(out / "linear_teacher.png", dpi=110)
-        for name in ("linear_teacher.csv", "linear_teacher.json", "linear_teacher.png"):
-            print(out / name)
+        for path in result.save(out):
+            print(path)
     return 0

@@ -21,6 +21,7 @@ import json
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -75,7 +76,7 @@ def default_n_values(d):
     return sorted({max(1, int(round(f * d))) for f in fractions})
 
 
-@dataclass
+@dataclass(repr=False)
 class LinearTeacherResult:
     """Table of the linear-teacher experiment.
 
@@ -138,9 +139,46 @@ class LinearTeacherResult:
             )
         return "\n".join(lines)
 
+    def summary(self):
+        """What ``hilbert-sd linear-teacher`` prints: :meth:`format_table` and the run time.
+
+        Returns
+        -------
+        str
+        """
+        return f"{self.format_table()}\n({self.elapsed:.1f} s)"
+
     def plot(self, fig=None):
         """Risk against n per geometry; see :func:`plot_linear_teacher`."""
         return plot_linear_teacher(self, fig=fig)
+
+    def save(self, out_dir):
+        """Write ``linear_teacher.csv``, ``linear_teacher.json`` and ``linear_teacher.png``.
+
+        Parameters
+        ----------
+        out_dir : str or path-like
+            Created if missing.
+
+        Returns
+        -------
+        list of pathlib.Path
+            The three files, in that order (the figure at 110 dpi).
+        """
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = [out / "linear_teacher.csv", out / "linear_teacher.json",
+                 out / "linear_teacher.png"]
+        self.to_csv(paths[0])
+        self.to_json(paths[1])
+        self.plot().savefig(paths[2], dpi=110)
+        return paths
+
+    def __repr__(self):
+        c = self.config
+        return (f"LinearTeacherResult(d={c.get('d')}, geometries={c.get('geometries')}, "
+                f"n_values={len(c.get('n_values', ()))} sizes, draws={c.get('n_draws')}, "
+                f"risk={c.get('risk')!r}, rows={len(self.rows)}, elapsed={self.elapsed:.1f}s)")
 
 
 class _Geometry:

@@ -5,7 +5,10 @@ exp(−80 (x − x')²), and several budgets ε. For each ε the path runs until
 is measured against sin(2πx) on a dense grid of [0, 1].
 """
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -16,13 +19,13 @@ from hilbert_sd.distillation import self_distill
 from hilbert_sd.kernels import gram
 from hilbert_sd.spectral import eigh_psd
 
-__all__ = ["ReferenceRun", "run_reference", "DEFAULT_EPSILONS"]
+__all__ = ["DEFAULT_EPSILONS", "ReferenceResult", "ReferenceRun", "run_reference"]
 
 #: Budgets shown by the demo: from near interpolation to one round before collapse.
 DEFAULT_EPSILONS = (0.001, 0.005, 0.02, 0.1)
 
 
-@dataclass
+@dataclass(repr=False)
 class ReferenceRun:
     """Result of :func:`run_reference` for one budget.
 
@@ -47,6 +50,9 @@ class ReferenceRun:
         M5's κ bound and M6's bounds on the collapse round.
     bound_checks : list of dict
         :func:`hilbert_sd.bounds.check_bounds` on the path (M2, M5-M11).
+    extras : dict
+        The data: ``x``, ``y``, ``x_grid``, ``truth`` (sin(2πx) on the grid), ``K_grid``
+        (k(x_grid, x)), ``n``, and the kernel's ``gamma``.
     """
 
     epsilon: float
@@ -66,6 +72,86 @@ class ReferenceRun:
     def best_round(self):
         """Round with the lowest test error."""
         return int(np.argmin(self.test_mse))
+
+    def __repr__(self):
+        return (f"ReferenceRun(epsilon={self.epsilon:g}, rounds={len(self.test_mse)}, "
+                f"collapse_round={self.path.collapse_round}, best_round={self.best_round}, "
+                f"best_test_mse={self.test_mse[self.best_round]:.4g})")
+
+    def summary(self):
+        """The text table of this budget (what ``hilbert-sd demo`` prints for it).
+
+        Returns
+        -------
+        str
+            The collapse round and its bounds M5/M6, the best rounds of self-distillation and
+            of early stopping, how many bounds hold, then one line per round.
+        """
+        cb = self.collapse_bounds
+        checks = self.bound_checks
+        held = sum(c["holds"] for c in checks)
+        es = self.comparison.side_by_side()
+        best_es = int(np.nanargmin(es["es_test_mse"]))
+        lines = [
+            f"epsilon = {self.epsilon:g}",
+            f"  collapse round T = {self.path.collapse_round}; bounds: M5 T >= "
+            f"{cb['M5_lower_kappa']:.3g} (kappa = {cb['kappa']:.3g}),  M6 {cb['M6_lower']:.3g}"
+            f" <= T <= {cb['M6_upper']} and T < {cb['M6_upper_kappa']:.3g}",
+            f"  lowest test error: self-distillation round {self.best_round} "
+            f"({self.test_mse[self.best_round]:.4f}); early stopping at the time matched to "
+            f"round {best_es} ({es['es_test_mse'][best_es]:.4f})",
+            f"  bounds M2, M5-M11 checked on the simulation: {held}/{len(checks)} hold",
+            f"{'round':>5} {'ridge':>9} {'M2 bracket':>19} {'train':>8} {'to y0':>8} "
+            f"{'test SD':>8} {'tau ES':>8} {'test ES':>8} {'#B SD':>5} {'#B ES':>5}",
+        ]
+        for r in self.records():
+            if r["collapsed"]:
+                alpha, bracket = "collapse", ""
+            else:
+                alpha = f"{r['alpha']:.4g}"
+                bracket = f"[{r['m2_lower']:.3g}, {r['m2_upper']:.3g}]"
+            lines.append(
+                f"{r['round']:>5} {alpha:>9} {bracket:>19} {r['train_mse']:>8.5f} "
+                f"{r['label_mse']:>8.5f} {r['test_mse']:>8.5f} {r['es_time']:>8.3g} "
+                f"{r['es_test_mse']:>8.5f} {r['n_basis_1pct']:>5} {r['es_n_basis_1pct']:>5}")
+        return "\n".join(lines)
+
+    def summary_record(self):
+        """The budget's entry of the JSON summary: collapse, best round, ridges, bounds.
+
+        Returns
+        -------
+        dict
+            Plain Python values (JSON-ready).
+        """
+        return {
+            "epsilon": self.epsilon, "collapse_round": self.path.collapse_round,
+            "best_round": self.best_round, "alphas": [float(a) for a in self.path.alphas],
+            "collapse_bounds": {k: float(v) for k, v in self.collapse_bounds.items()},
+            "bound_checks": [{k: (float(v) if isinstance(v, (float, np.floating)) else v)
+                              for k, v in c.items()} for c in self.bound_checks],
+        }
+
+    def plot(self):
+        """The six-panel figure of this budget: fits, errors, filters against early stopping.
+
+        At most seven rounds are drawn, spread over the path, the best one included.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            A pyplot figure (:func:`hilbert_sd.plotting.plot_comparison`); close it when done.
+        """
+        from hilbert_sd import plotting
+
+        ex = self.extras
+        T = self.path.n_rounds
+        shown = np.unique(np.r_[np.round(np.linspace(0, T, 6)).astype(int), self.best_round])
+        fig = plotting.plot_comparison(self.path, self.comparison, ex["K_grid"], ex["x_grid"],
+                                       ex["x"], ex["y"], truth=ex["truth"], rounds=shown)
+        fig.suptitle(f"Self-distillation on the reference data (RBF, gamma = "
+                     f"{ex.get('gamma', 80.0):g}), ε = {self.epsilon:g}")
+        return fig
 
     def records(self):
         """One dict per round (tidy rows for CSV/JSON)."""
@@ -93,6 +179,112 @@ class ReferenceRun:
         ]
 
 
+class ReferenceResult(Sequence):
+    """Result of :func:`run_reference`: a sequence of :class:`ReferenceRun`, one per budget.
+
+    Parameters
+    ----------
+    runs : list of ReferenceRun
+    gamma : float
+        RBF kernel parameter of the runs.
+
+    Attributes
+    ----------
+    runs : list of ReferenceRun
+    gamma : float
+    """
+
+    #: Names of the files :meth:`save` writes (figures: one per budget, see :meth:`save`).
+    CSV, JSON = "self_distillation.csv", "self_distillation.json"
+
+    def __init__(self, runs, *, gamma):
+        self.runs = list(runs)
+        self.gamma = float(gamma)
+
+    def __getitem__(self, index):
+        return self.runs[index]
+
+    def __len__(self):
+        return len(self.runs)
+
+    @property
+    def epsilons(self):
+        """The budgets, in the order run."""
+        return [run.epsilon for run in self.runs]
+
+    def __repr__(self):
+        rounds = [len(run.test_mse) for run in self.runs]
+        return (f"ReferenceResult(gamma={self.gamma:g}, epsilons={self.epsilons}, "
+                f"rounds={rounds})")
+
+    def records(self):
+        """One dict per (budget, round): the rows of the CSV file.
+
+        Returns
+        -------
+        list of dict
+        """
+        return [r for run in self.runs for r in run.records()]
+
+    def summary(self):
+        """The text tables of every budget (what ``hilbert-sd demo`` prints), blank-line
+        separated.
+
+        Returns
+        -------
+        str
+        """
+        return "\n\n".join(run.summary() for run in self.runs)
+
+    def plot(self):
+        """One six-panel figure per budget (:meth:`ReferenceRun.plot`).
+
+        Returns
+        -------
+        list of matplotlib.figure.Figure
+        """
+        return [run.plot() for run in self.runs]
+
+    def save(self, out_dir):
+        """Write the tables and figures of ``hilbert-sd demo`` into ``out_dir``.
+
+        ``self_distillation.csv`` (one row per budget and round), ``self_distillation.json``
+        (``{"summary": [one entry per budget], "rounds": [the CSV rows]}``) and
+        ``self_distillation_eps{ε}.png`` per budget (100 dpi).
+
+        Parameters
+        ----------
+        out_dir : str or path-like
+            Created if missing.
+
+        Returns
+        -------
+        list of pathlib.Path
+            The files written: CSV, JSON, then the figures in the order of the budgets.
+        """
+        import matplotlib.pyplot as plt
+
+        from hilbert_sd.experiments.tables import write_records
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        records = self.records()
+        csv_path = out / self.CSV
+        write_records(records, csv_path)
+        json_path = out / self.JSON
+        summary = [run.summary_record() for run in self.runs]
+        json_path.write_text(json.dumps({"summary": summary, "rounds": records}, indent=1,
+                                        default=float))
+        paths = [csv_path, json_path]
+        for run in self.runs:
+            fig = run.plot()
+            name = out / f"self_distillation_eps{run.epsilon:g}.png"
+            fig.savefig(name, dpi=100)
+            plt.close(fig)
+            paths.append(name)
+        return paths
+
+
 def run_reference(epsilons=DEFAULT_EPSILONS, *, gamma=80.0, n_grid=501, threshold=0.01):
     """Run the reference example for several budgets, sharing one eigendecomposition.
 
@@ -110,8 +302,9 @@ def run_reference(epsilons=DEFAULT_EPSILONS, *, gamma=80.0, n_grid=501, threshol
 
     Returns
     -------
-    list of ReferenceRun
-        One per budget, in the given order.
+    ReferenceResult
+        A sequence of :class:`ReferenceRun`, one per budget, in the given order, with
+        ``summary()``, ``save(out_dir)`` and ``plot()``.
     """
     x, y = load_mobahi_toy()
     x_grid = np.linspace(0.0, 1.0, n_grid)[:, None]
@@ -156,6 +349,6 @@ def run_reference(epsilons=DEFAULT_EPSILONS, *, gamma=80.0, n_grid=501, threshol
             collapse_bounds=collapse_bounds,
             bound_checks=bounds.check_bounds(path, tau=threshold),
             extras={"x": x[:, 0], "y": y, "x_grid": x_grid[:, 0], "truth": truth,
-                    "K_grid": K_grid, "n": n},
+                    "K_grid": K_grid, "n": n, "gamma": float(gamma)},
         ))
-    return runs
+    return ReferenceResult(runs, gamma=gamma)
