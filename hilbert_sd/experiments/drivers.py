@@ -1,8 +1,9 @@
-"""Drivers of the named experiments that run as a subcommand of their own.
+"""Drivers of the named experiments that run as a study of their own.
 
-``hilbert-sd reproduce early-stopping`` (and ``noisy-labels``, ``soft-labels``) run the
-subcommand with its defaults into the output directory, so that a named experiment and the
-subcommand can never drift apart.
+``hilbert-sd reproduce early-stopping`` (and ``noisy-labels``, ``soft-labels``) run the study
+function with its defaults and write its result into the output directory
+(``result.save(out_dir)``) — the same study, result and files as the subcommand, which
+does the same after parsing its options. The drivers never go through the command line.
 """
 
 import contextlib
@@ -10,6 +11,35 @@ import io
 from pathlib import Path
 
 __all__ = ["early_stopping", "noisy_labels", "soft_labels"]
+
+
+def _produced(result, out_dir):
+    """What a driver returns: the files ``result.save`` wrote and ``result.summary()``."""
+    files = result.save(out_dir)
+    return {"files": [str(p) for p in sorted(files)], "summary": result.summary()}
+
+
+def early_stopping(out_dir, *, jobs=1, scheduler=None, quiet=False):
+    """Self-distillation vs early stopping at matched training error on the reference data
+    (the tables and six-panel figures of ``hilbert-sd demo``).
+
+    Parameters
+    ----------
+    out_dir : path-like
+        Where the CSV, JSON and figures go (created if missing).
+    jobs, scheduler : optional
+        Unused: the study is one small computation.
+    quiet : bool, default=False
+        Unused: the study reports no progress.
+
+    Returns
+    -------
+    dict
+        ``{"files": [paths written, sorted], "summary": the text tables}``.
+    """
+    from hilbert_sd.experiments.self_distillation import DEFAULT_EPSILONS, run_reference
+
+    return _produced(run_reference(DEFAULT_EPSILONS), out_dir)
 
 
 def _via_command(command, out_dir, quiet, extra=()):
@@ -27,12 +57,6 @@ def _via_command(command, out_dir, quiet, extra=()):
         raise RuntimeError(f"hilbert-sd {command} exited with status {status}")
     files = sorted(str(p) for p in Path(out_dir).iterdir() if p.is_file())
     return {"files": files, "summary": text.getvalue().rstrip()}
-
-
-def early_stopping(out_dir, *, jobs=1, scheduler=None, quiet=False):
-    """Self-distillation vs early stopping at matched training error on the reference data
-    (the tables and six-panel figures of ``hilbert-sd demo``)."""
-    return _via_command("demo", out_dir, quiet)
 
 
 def noisy_labels(out_dir, *, jobs=1, scheduler=None, quiet=False):

@@ -1,0 +1,72 @@
+"""Study results share one protocol: summary() (the text the command prints), save(out_dir)
+(the files the command writes, returned), plot() (Figures), and a short repr; the drivers of
+``hilbert-sd reproduce`` run the studies without the command line."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.figure  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+
+REPR_LIMIT = 300
+
+
+def _check_saved(paths, out_dir):
+    assert paths and all(p.is_file() and p.stat().st_size > 0 for p in paths)
+    assert sorted(p.name for p in paths) == sorted(p.name for p in out_dir.iterdir())
+
+
+def test_reference_result_protocol(tmp_path):
+    from hilbert_sd.experiments.self_distillation import run_reference
+
+    result = run_reference([0.005, 0.05])
+    assert len(repr(result)) < REPR_LIMIT
+    assert all(len(repr(run)) < REPR_LIMIT for run in result)
+    text = result.summary()
+    assert text.index("epsilon = 0.005") < text.index("epsilon = 0.05")
+    assert text == "\n\n".join(run.summary() for run in result)
+    figures = result.plot()
+    assert len(figures) == 2 and all(len(f.axes) == 6 for f in figures)
+    plt.close("all")
+    paths = result.save(tmp_path / "out")
+    _check_saved(paths, tmp_path / "out")
+    assert [p.name for p in paths] == ["self_distillation.csv", "self_distillation.json",
+                                       "self_distillation_eps0.005.png",
+                                       "self_distillation_eps0.05.png"]
+
+
+def test_linear_teacher_result_protocol(tmp_path):
+    pytest.importorskip("hilbert_sd.linear")
+    from hilbert_sd.experiments.linear_teacher import linear_teacher_experiment
+
+    result = linear_teacher_experiment(d=6, n_values=[3, 6], n_draws=5)
+    assert len(repr(result)) < REPR_LIMIT
+    assert result.summary().startswith(result.format_table())
+    assert isinstance(result.plot(), matplotlib.figure.Figure)
+    paths = result.save(tmp_path)
+    _check_saved(paths, tmp_path)
+    assert [p.name for p in paths] == ["linear_teacher.csv", "linear_teacher.json",
+                                       "linear_teacher.png"]
+
+
+def test_early_stopping_driver_runs_without_the_command_line(tmp_path):
+    code = textwrap.dedent(f"""
+        import sys
+        from hilbert_sd.experiments.drivers import early_stopping
+        produced = early_stopping({str(tmp_path)!r}, quiet=True)
+        assert "epsilon = 0.001" in produced["summary"], produced["summary"]
+        assert len(produced["files"]) == 6, produced["files"]
+        loaded = [m for m in sys.modules if m == "hilbert_sd.cli"
+                  or m.startswith("hilbert_sd.commands")]
+        assert not loaded, loaded
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "MPLBACKEND": "Agg"})
+    assert proc.returncode == 0, proc.stderr
