@@ -56,6 +56,21 @@ def test_linear_teacher_result_protocol(tmp_path):
                                        "linear_teacher.png"]
 
 
+def test_soft_labels_result_protocol(tmp_path):
+    from hilbert_sd.experiments.soft_labels import run_soft_labels
+
+    result = run_soft_labels(60, n_test=20, temperatures=(2.0,), n_members=2,
+                             teacher_steps=5, student_steps=5)
+    assert len(repr(result)) < REPR_LIMIT
+    assert result.summary().startswith(result.format_table())
+    fig = result.plot()
+    assert len(fig.axes) == 6
+    plt.close(fig)
+    paths = result.save(tmp_path)
+    _check_saved(paths, tmp_path)
+    assert [p.name for p in paths] == ["soft_labels.csv", "soft_labels.json", "soft_labels.png"]
+
+
 def test_early_stopping_driver_runs_without_the_command_line(tmp_path):
     code = textwrap.dedent(f"""
         import sys

@@ -75,21 +75,11 @@ def run(args):
         teacher_steps=args.teacher_steps, student_steps=args.student_steps,
         krr=not args.no_krr, seed=args.seed, progress=None if args.quiet else stderr_progress,
     )
-    print(result.format_table())
-    print(f"({result.timings['total']:.1f} s; regularization samples: L^s_i < L^t_i, "
-          "true-class cross-entropy at tau = 1, mean count per member)")
+    print(result.summary())
     if out is not None:
         import matplotlib
 
         matplotlib.use("Agg")
-        out.mkdir(parents=True, exist_ok=True)
-        result.to_csv(out / "soft_labels.csv")
-        result.to_json(out / "soft_labels.json")
-        fig = result.plot()
-        fig.savefig(out / "soft_labels.png", dpi=110)
-        import matplotlib.pyplot as plt
-
-        plt.close(fig)
-        for name in ("soft_labels.csv", "soft_labels.json", "soft_labels.png"):
-            print(out / name)
+        for path in result.save(out):
+            print(path)
     return 0

@@ -8,6 +8,7 @@ does the same after parsing its options. The drivers never go through the comman
 
 import contextlib
 import io
+import sys
 from pathlib import Path
 
 __all__ = ["early_stopping", "noisy_labels", "soft_labels"]
@@ -17,6 +18,17 @@ def _produced(result, out_dir):
     """What a driver returns: the files ``result.save`` wrote and ``result.summary()``."""
     files = result.save(out_dir)
     return {"files": [str(p) for p in sorted(files)], "summary": result.summary()}
+
+
+def _progress(quiet):
+    """One plain line on stderr per progress message (None when quiet)."""
+    if quiet:
+        return None
+
+    def say(line):
+        print(line, file=sys.stderr, flush=True)
+
+    return say
 
 
 def early_stopping(out_dir, *, jobs=1, scheduler=None, quiet=False):
@@ -65,5 +77,22 @@ def noisy_labels(out_dir, *, jobs=1, scheduler=None, quiet=False):
 
 
 def soft_labels(out_dir, *, jobs=1, scheduler=None, quiet=False):
-    """The soft-label experiment of ``hilbert-sd soft-labels`` at its defaults."""
-    return _via_command("soft-labels", out_dir, quiet)
+    """The soft-label experiment of ``hilbert-sd soft-labels`` at its defaults.
+
+    Parameters
+    ----------
+    out_dir : path-like
+        Where ``soft_labels.csv``, ``soft_labels.json`` and ``soft_labels.png`` go.
+    jobs, scheduler : optional
+        Unused: the students are trained in one batched process.
+    quiet : bool, default=False
+        No progress lines on stderr.
+
+    Returns
+    -------
+    dict
+        ``{"files": [paths written, sorted], "summary": the text table}``.
+    """
+    from hilbert_sd.experiments.soft_labels import run_soft_labels
+
+    return _produced(run_soft_labels(progress=_progress(quiet)), out_dir)

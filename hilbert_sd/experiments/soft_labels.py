@@ -40,6 +40,7 @@ import json
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from scipy.special import log_softmax, softmax
@@ -87,7 +88,7 @@ def _nan():
     return float("nan")
 
 
-@dataclass
+@dataclass(repr=False)
 class SoftLabelsResult:
     """Result of :func:`run_soft_labels`.
 
@@ -186,6 +187,51 @@ class SoftLabelsResult:
     def plot(self, fig=None):
         """:func:`plot_soft_labels` of this result."""
         return plot_soft_labels(self, fig=fig)
+
+    def summary(self):
+        """What ``hilbert-sd soft-labels`` prints: :meth:`format_table` and a footnote (run
+        time, what a regularization sample is).
+
+        Returns
+        -------
+        str
+        """
+        return (f"{self.format_table()}\n({self.timings.get('total', float('nan')):.1f} s; "
+                "regularization samples: L^s_i < L^t_i, true-class cross-entropy at tau = 1, "
+                "mean count per member)")
+
+    def save(self, out_dir):
+        """Write ``soft_labels.csv``, ``soft_labels.json`` and ``soft_labels.png``.
+
+        Parameters
+        ----------
+        out_dir : str or path-like
+            Created if missing.
+
+        Returns
+        -------
+        list of pathlib.Path
+            The three files, in that order (the figure at 110 dpi).
+        """
+        import matplotlib.pyplot as plt
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = [out / "soft_labels.csv", out / "soft_labels.json", out / "soft_labels.png"]
+        self.to_csv(paths[0])
+        self.to_json(paths[1])
+        fig = self.plot()
+        fig.savefig(paths[2], dpi=110)
+        plt.close(fig)
+        return paths
+
+    def __repr__(self):
+        c = self.config
+        methods = list(dict.fromkeys(r["method"] for r in self.rows))
+        return (f"SoftLabelsResult(n={c.get('n')}, n_test={c.get('n_test')}, "
+                f"temperatures={c.get('temperatures')}, n_members={c.get('n_members')}, "
+                f"methods={len(methods)}, rows={len(self.rows)}, "
+                f"total={self.timings.get('total', float('nan')):.1f}s)")
 
 
 def _pad_members(counts):
