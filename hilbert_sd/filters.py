@@ -172,6 +172,81 @@ def _geometric_sums(w, times):
     return out
 
 
+def _schedule_sums(x, b, times, *, chunk_elems=1 << 21):
+    """``(1 − Π_{s<t} (1 − x b_s)) / x`` for every ``t`` of ``times``: descent with a step
+    schedule.
+
+    The dual filter (divided by the scale) of gradient descent whose step ``s`` contracts
+    direction k by ``1 − x_k b_s`` (``b_s = 1 − a_s`` for the soft anchored rule of
+    :mod:`hilbert_sd.noisy_labels`); with ``b ≡ 1`` it is :func:`_geometric_sums`.
+
+    Parameters
+    ----------
+    x : ndarray of shape (n,)
+        ``c λ`` (c the :func:`step_scale`), >= 0.
+    b : ndarray of shape (t_max,)
+        Step multiplier of every step.
+    times : ndarray of shape (T,)
+        Integer step counts in ``0 .. t_max``, non-decreasing.
+    chunk_elems : int
+        Size of the (n, steps) blocks of log-factors; the cost is O(n · t_max).
+
+    Returns
+    -------
+    ndarray of shape (T, n)
+        At ``x = 0`` the limit ``Σ_{s<t} b_s``.
+
+    Notes
+    -----
+    The product is kept in log space (long products underflow) with the sign tracked
+    separately, so factors that pass through 0 or turn negative (steps beyond the stability
+    limit) are handled exactly.
+    """
+    n = x.shape[0]
+    T = times.shape[0]
+    out = np.empty((T, n))
+    log_abs = np.zeros(n)          # log |Π (1 − x b_s)| so far
+    negative = np.zeros(n, bool)   # sign of the product so far
+    dead = np.zeros(n, bool)       # a factor was exactly 0
+    b_sum = 0.0
+    zero_x = x == 0.0
+    safe_x = np.where(zero_x, 1.0, x)
+    step = max(1, chunk_elems // max(n, 1))
+    ti = 0
+    done = 0
+    while ti < T and times[ti] == 0:
+        out[ti] = 0.0
+        ti += 1
+    while ti < T:
+        stop = min(int(times[-1]), done + step)
+        bc = b[done:stop]
+        f = np.multiply.outer(x, bc)  # (n, c): x b_s
+        small = np.abs(f) <= _SMALL
+        with np.errstate(divide="ignore"):
+            logs = np.where(small, np.log1p(-np.where(small, f, 0.0)),
+                            np.log(np.abs(1.0 - f)))
+        cum = np.cumsum(logs, axis=1)
+        neg = np.cumsum(f > 1.0, axis=1) % 2 == 1
+        zer = np.cumsum(f == 1.0, axis=1) > 0
+        bcum = np.cumsum(bc)
+        while ti < T and times[ti] <= stop:
+            j = int(times[ti]) - done - 1
+            L = log_abs + cum[:, j]
+            sign_neg = negative ^ neg[:, j]
+            is_dead = dead | zer[:, j]
+            with np.errstate(over="ignore"):
+                one_minus = np.where(sign_neg, 1.0 + np.exp(L), -np.expm1(L))
+            one_minus = np.where(is_dead, 1.0, one_minus)
+            out[ti] = np.where(zero_x, b_sum + bcum[j], one_minus / safe_x)
+            ti += 1
+        log_abs = log_abs + cum[:, -1]
+        negative = negative ^ neg[:, -1]
+        dead = dead | zer[:, -1]
+        b_sum += bcum[-1]
+        done = stop
+    return out
+
+
 def _ridge_pair(lam, alphas):
     """Ridge filters h = λ/(λ+α), g = 1/(λ+α) for ridges ``alphas`` of shape (J,) or (J, k).
 

@@ -13,9 +13,9 @@ from scipy.stats import ortho_group
 from sklearn.kernel_ridge import KernelRidge
 
 import naive_noisy as naive
-from hilbert_sd._noisy_filters import schedule_sums
 from hilbert_sd.datasets import one_hot
 from hilbert_sd.exceptions import NumericalWarning
+from hilbert_sd.filters import _schedule_sums as schedule_sums
 from hilbert_sd.noisy_labels import (
     LabelNoise,
     accuracy,
@@ -603,6 +603,188 @@ def test_path_accessors_and_repr():
         path.predict(K_test[:, :3])
 
 
+# --------------------------------------------------------------------------- regressions
+# Literal iterations written out here (not naive_noisy), one step at a time in sample space:
+# u_{t+1} = u_t − η H (u_t − y_t), c_{t+1} = c_t − η (u_t − y_t), so u_t = H c_t.
+def _literal_soft_anchored(H, y, eta, a, n_steps, record):
+    u, c, out = np.zeros_like(y), np.zeros_like(y), {}
+    for t in range(n_steps + 1):
+        if t in record:
+            out[t] = (u.copy(), c.copy())
+        r = u - ((1 - a) * y + a * u)
+        u, c = u - eta * (H @ r), c - eta * r
+    return out
+
+
+def _literal_ema_simultaneous(H, y, eta, a, n_steps, record):
+    u, c, y_t, out = np.zeros_like(y), np.zeros_like(y), y.copy(), {}
+    for t in range(n_steps + 1):
+        if t in record:
+            out[t] = (u.copy(), c.copy())
+        r = u - y_t
+        u_next, c = u - eta * (H @ r), c - eta * r
+        y_t = (1 - a) * y_t + a * u  # simultaneous: the outputs of step t
+        u = u_next
+    return out
+
+
+# λ = 1, 1; λ = 3 (eigenvector (1, −1)/√2, where the targets y = (1, −1) below live), 1; and
+# λ = 49, 49, where the default step 1/49 gives ηλ = 1 − 2⁻⁵³ in floating point.
+_SMALL_KERNELS = [np.eye(2), np.array([[2.0, -1.0], [-1.0, 2.0]]), 49.0 * np.eye(2)]
+_SMALL_IDS = ["eye", "psd", "eye49"]
+
+
+@pytest.mark.parametrize("K", _SMALL_KERNELS, ids=_SMALL_IDS)
+def test_soft_anchored_with_a_one_stays_zero_also_at_inf(K):
+    # Regression: a = 1 makes the step η(1 − a) = 0, so the outputs stay 0 forever and the
+    # limit is 0; the closed form used to give 0·inf = NaN at t = inf.
+    y = np.array([1.0, -1.0])
+    eta = 1.0 / np.linalg.eigvalsh(K)[-1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # neither a NumericalWarning nor a RuntimeWarning
+        path = train(K, y, [0, 10, 10_000, np.inf], rule="anchored", a=1.0)
+    ref = _literal_soft_anchored(K, y, eta, 1.0, 10_000, {0, 10, 10_000})
+    out = path.train_outputs()
+    assert np.all(np.isfinite(out)) and np.all(np.isfinite(path.dual_coef()))
+    for i, t in enumerate([0, 10, 10_000]):
+        np.testing.assert_array_equal(out[i], ref[t][0])
+        np.testing.assert_array_equal(path.dual_coef(i), ref[t][1])
+    np.testing.assert_array_equal(out[-1], np.zeros(2))  # the limit, written out
+    np.testing.assert_array_equal(path.predict(K, -1), np.zeros(2))
+    np.testing.assert_array_equal(path.filters, np.zeros((4, 2)))
+    assert stability_limit(np.linalg.eigvalsh(K)[-1], rule="anchored", a=1.0) == np.inf
+
+
+@pytest.mark.parametrize("K", _SMALL_KERNELS, ids=_SMALL_IDS)
+def test_ema_simultaneous_at_its_stability_limit_oscillates_and_has_no_limit(K):
+    # Regression: with a = 1 and the default η = 1/λ_max the simultaneous rule has the
+    # per-step factor 1 − ηλ_max − a = −1 on the top direction: the literal iteration
+    # oscillates with period 2 and has no limit (it used to return NaN at t = inf).
+    y = np.array([1.0, -1.0])
+    lmax = np.linalg.eigvalsh(K)[-1]
+    eta = 1.0 / lmax
+    limit = stability_limit(lmax, rule="ema", a=1.0, ema_form="simultaneous")
+    assert limit == pytest.approx((2.0 - 1.0) / lmax, rel=1e-15)
+    assert not eta < limit  # the default step is at the limit: not stable
+    with pytest.raises(ValueError, match="no limit"):
+        train(K, y, [0, 10, np.inf], rule="ema", a=1.0, ema_form="simultaneous")
+    times = [0, 1, 10, 9_999, 10_000]
+    with pytest.warns(NumericalWarning, match="oscillate"):
+        path = train(K, y, times, rule="ema", a=1.0, ema_form="simultaneous")
+    ref = _literal_ema_simultaneous(K, y, eta, 1.0, 10_000, set(times))
+    for i, t in enumerate(times):
+        np.testing.assert_allclose(path.train_outputs(i), ref[t][0], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(path.dual_coef(i), ref[t][1], rtol=0, atol=1e-12)
+    # It really does not converge: two consecutive late steps differ by a fixed amount.
+    assert np.linalg.norm(ref[10_000][0] - ref[9_999][0]) > 0.5
+    # Below the limit it converges, to kernel ridge regression with ridge a/η [derived],
+    # written out here and reached by the literal iteration.
+    eta = 0.5 / lmax
+    path = train(K, y, [np.inf], rule="ema", a=1.0, ema_form="simultaneous",
+                 learning_rate=eta)
+    krr = K @ np.linalg.solve(K + (1.0 / eta) * np.eye(2), y)
+    ref = _literal_ema_simultaneous(K, y, eta, 1.0, 10_000, {10_000})[10_000][0]
+    np.testing.assert_allclose(path.train_outputs(0), krr, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ref, krr, rtol=0, atol=1e-12)
+
+
+def test_no_limit_is_an_error_for_every_closed_form_rule():
+    # Beyond (and at) the stability limit the iterates have no limit: times=inf raises for
+    # every rule with a closed form, whatever on_unstable says.
+    H, _, Y = _problem(n=10, seed=17)
+    lmax = _lmax(H)
+    cases = [dict(rule="gd"), dict(rule="ema", a=0.3, ema_form="sequential"),
+             dict(rule="ema", a=0.3, ema_form="simultaneous"), dict(rule="anchored", a=0.4)]
+    for case in cases:
+        eta_c = stability_limit(lmax, **case)
+        for factor in (1.0, 1.5):
+            for on_unstable in ("warn", "ignore"):
+                with pytest.raises(ValueError, match="no limit"):
+                    train(H, Y, [np.inf], learning_rate=factor * eta_c,
+                          on_unstable=on_unstable, **case)
+
+
+def test_slow_directions_converge_without_a_warning():
+    # A per-step rate below the float spacing of 1 (1 − ηλ rounds to 1) is slow convergence,
+    # not the stability boundary: no warning, and the limit is the interpolant (H invertible).
+    H = np.diag([1.0, 1e-12])
+    y = np.array([1.0, -1.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        path = train(H, y, [3, np.inf], learning_rate=1e-5)
+    x = np.array([1e-5, 1e-17])  # 1 − (1 − x)³ = 3x − 3x² + x³, without cancellation
+    np.testing.assert_allclose(path.train_outputs(0), (3 * x - 3 * x**2 + x**3) * y,
+                               rtol=1e-12, atol=0)
+    np.testing.assert_allclose(path.train_outputs(1), y, rtol=1e-12, atol=0)
+
+
+def test_gd_boundary_oscillates_with_a_warning():
+    # η λ_max = 2 exactly: the top direction flips sign every step (|1 − ηλ| = 1), bounded.
+    y = np.array([1.0, -1.0])
+    with pytest.warns(NumericalWarning, match="oscillate"):
+        path = train(np.eye(2), y, [1, 2, 3], learning_rate=2.0)
+    u, outs = np.zeros(2), []
+    for t in range(1, 4):
+        u = u - 2.0 * (u - y)
+        outs.append(u.copy())
+    np.testing.assert_array_equal(path.train_outputs(), np.array(outs))
+
+
+# --------------------------------------------------------------------------- the path
+def test_training_path_is_a_spectral_path_with_filters():
+    from hilbert_sd.spectral import SpectralPath, decompose
+
+    H, K_test, Y = _problem(n=16, seed=18)
+    spectrum = decompose(H)
+    lam, V = np.linalg.eigh(H)
+    lam, V = lam[::-1], V[:, ::-1]
+    eta = 0.8 / lam[0]
+    times = [0, 1, 5, 60]
+    path = train(spectrum, Y, times, learning_rate=eta)
+    assert isinstance(path, SpectralPath) and len(path) == 4
+    # the gradient-descent filter 1 − (1 − ηλ)^t, written out with numpy's own eigenvalues
+    h = 1.0 - (1.0 - eta * lam[None, :]) ** np.array(times)[:, None]
+    np.testing.assert_allclose(path.filters, h, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(path.effective_dof(), h.sum(axis=1), rtol=0, atol=1e-11)
+    np.testing.assert_array_equal(path.train_outputs(), path.train_predictions())
+    np.testing.assert_allclose(path.train_outputs(2), V @ (h[2][:, None] * (V.T @ Y)),
+                               rtol=0, atol=1e-12)
+    # a matrix and its spectrum give the same path
+    np.testing.assert_allclose(train(H, Y, times, learning_rate=eta).eigen_dual,
+                               path.eigen_dual, rtol=0, atol=0)
+    np.testing.assert_allclose(path.predict(spectrum.project_rows(K_test), projected=True),
+                               path.predict(K_test), rtol=0, atol=1e-13)
+    # the soft anchored rule with a constant weight is gradient descent with step η(1 − a)
+    soft = train(spectrum, Y, times, rule="anchored", a=0.25, learning_rate=eta)
+    h_soft = 1.0 - (1.0 - 0.75 * eta * lam[None, :]) ** np.array(times)[:, None]
+    np.testing.assert_allclose(soft.filters, h_soft, rtol=0, atol=1e-12)
+    # "ema", simultaneous: λ η S_t(ηλ + a), S_t(w) = Σ_{s<t} (1 − w)^s summed here
+    ema = train(spectrum, Y, times, rule="ema", a=0.2, ema_form="simultaneous",
+                learning_rate=eta)
+    w = eta * lam + 0.2
+    S = np.array([sum((1 - w) ** s for s in range(t)) if t else np.zeros_like(w)
+                  for t in times])
+    np.testing.assert_allclose(ema.filters, eta * lam * S, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("run", [dict(rule="anchored", anchor="hard", a=0.5),
+                                 dict(rule="anchored", a="accuracy")])
+def test_explicit_rules_have_no_filters(run):
+    H, K_test, Y = _problem(n=10, seed=19)
+    path = train(H, Y, [0, 3, 8], **run)
+    with pytest.raises(ValueError, match="not a linear filter"):
+        path.filters
+    with pytest.raises(ValueError, match="not a linear filter"):
+        path.effective_dof()
+    # everything else works: outputs = H × dual coefficients, predictions from the duals
+    np.testing.assert_allclose(path.train_outputs(), np.einsum("ij,tjm->tim", H,
+                                                               path.dual_coef()),
+                               rtol=0, atol=1e-13)
+    np.testing.assert_allclose(path.predict(K_test), np.einsum("ij,tjm->tim", K_test,
+                                                               path.dual_coef()),
+                               rtol=0, atol=1e-13)
+
+
 # --------------------------------------------------------------------------- experiment, CLI
 def test_experiment_qualitative_order_over_seeds():
     from hilbert_sd.experiments.noisy_labels import run_noisy_labels
@@ -647,3 +829,38 @@ def test_cli_writes_results(tmp_path):
     assert data["noise"][0]["seed"] is not None and len(data["summary"]) == 2
     assert main(["noisy-labels", "--noise", "1.5", "--out", str(out)]) == 2
     assert main(["noisy-labels", "--dataset", "digits", "--n", "1700", "--out", str(out)]) == 2
+
+
+def test_experiment_krr_oracle_against_kernel_ridge():
+    # The krr_oracle of the experiment asks a ridge path; reference: scikit-learn's
+    # KernelRidge on the same data, labels and ridges.
+    from hilbert_sd.datasets import make_clustered
+    from hilbert_sd.experiments.noisy_labels import (
+        CLUSTERED_DEFAULTS,
+        NOISE_SEED_OFFSET,
+        run_noisy_labels,
+    )
+    from hilbert_sd.kernels import gram
+
+    n, n_test, rate = 80, 60, 0.4
+    res = run_noisy_labels(n, n_test=n_test, noise_rates=(rate,), seeds=(0,), t_end=100,
+                           n_times=4)
+    X, y = make_clustered(n + n_test, random_state=0, **CLUSTERED_DEFAULTS)
+    X, X_test, y, y_test = X[:n], X[n:], y[:n], y[n:]
+    m = int(max(y.max(), y_test.max())) + 1
+    noise = add_label_noise(y, rate, n_classes=m, random_state=NOISE_SEED_OFFSET)
+    H, K_test = gram(X, kernel="arccos"), gram(X_test, X, kernel="arccos")
+    Y = one_hot(noise.labels, m)
+    krr = res.curves[(0, rate)]["krr"]
+    ref = []
+    for r in krr["ridges"]:
+        model = KernelRidge(alpha=r, kernel="precomputed").fit(H, Y)
+        ref.append(np.mean(naive.predicted(model.predict(K_test)) == y_test))
+    np.testing.assert_allclose(krr["accuracy"], ref, rtol=0, atol=1.5 / n_test)
+    (row,) = [r for r in res.rows if r["method"] == "krr_oracle"]
+    kb = int(np.argmax(krr["accuracy"]))
+    assert row["ridge"] == krr["ridges"][kb]
+    assert row["test_accuracy"] == krr["accuracy"][kb]
+    model = KernelRidge(alpha=row["ridge"], kernel="precomputed").fit(H, Y)
+    assert row["train_accuracy_noisy"] == pytest.approx(
+        np.mean(naive.predicted(model.predict(H)) == noise.labels), abs=1.5 / n)

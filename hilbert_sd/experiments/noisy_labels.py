@@ -26,6 +26,7 @@ import numpy as np
 
 from hilbert_sd._validation import check_scalar
 from hilbert_sd.datasets import load_digits, make_clustered, one_hot
+from hilbert_sd.filters import _ridge_pair
 from hilbert_sd.kernels import gram
 from hilbert_sd.noisy_labels import (
     NOISE_MODELS,
@@ -36,7 +37,7 @@ from hilbert_sd.noisy_labels import (
     train,
     train_many,
 )
-from hilbert_sd.spectral import eigh_psd
+from hilbert_sd.spectral import SpectralPath, eigh_psd
 
 __all__ = [
     "METHODS",
@@ -180,6 +181,31 @@ class NoisyLabelsResult:
                 "summary": self.summary(), "air": air, "rows": self.rows}
 
 
+class _RidgePath(SpectralPath):
+    """Kernel ridge regression of one set of targets at several ridges (``krr_oracle``).
+
+    A :class:`~hilbert_sd.spectral.SpectralPath` over ridges whose filters are those of
+    ``hilbert_sd.filters._ridge_pair``: fit ``λ/(λ + α)``, dual ``1/(λ + α)``.
+    """
+
+    _point_name = "ridge index"
+
+    def __init__(self, spectrum, targets, ridges):
+        Y = targets.reshape(spectrum.n, -1)
+        super().__init__(spectrum, spectrum.project(Y), targets.ndim)
+        h, g = _ridge_pair(spectrum.eigenvalues, np.asarray(ridges, dtype=np.float64))
+        self._h, self._g = h[:, :, None], g[:, :, None]
+
+    def __len__(self):
+        return self._h.shape[0]
+
+    def _filter_rows(self, idx):
+        return self._h[idx]
+
+    def _dual_coefficients(self, idx):
+        return self._g[idx] * self._z
+
+
 def _refresh_grid(t_end, per_decade):
     """0 and about ``per_decade`` geometrically spaced steps per decade up to ``t_end``."""
     if t_end <= 1:
@@ -310,7 +336,7 @@ def run_noisy_labels(n=2000, *, n_test=1000, noise_rates=(0.2, 0.4, 0.6, 0.8),
         say(f"seed {seed}: eigendecomposition done ({timings['eigh']:.1f} s so far), "
             f"lambda_max={lam[0]:.4g}, lambda_min={lam[-1]:.3g}")
         t0 = time.perf_counter()
-        P_test = K_test @ spectrum.eigenvectors  # shared by every path of this seed
+        P_test = spectrum.project_rows(K_test)  # k(X_test, X) U, shared by every path
         timings["predict"] += time.perf_counter() - t0
         Y_clean = one_hot(y, m)
         k_seed = k
@@ -348,10 +374,8 @@ def run_noisy_labels(n=2000, *, n_test=1000, noise_rates=(0.2, 0.4, 0.6, 0.8),
             acc_curves = {name: accuracy(p.predict(P_test, projected=True), y_test)
                           for name, p in paths.items()}
             gd_acc = acc_curves.pop("gd")
-            z_noisy = spectrum.project(Y_noisy)
-            krr_dual = z_noisy[None] / (lam[None, :, None] + ridges[:, None, None])
-            krr_acc = accuracy(np.einsum("an,rnc->rac", P_test, krr_dual, optimize=True),
-                               y_test)
+            krr = _RidgePath(spectrum, Y_noisy, ridges)
+            krr_acc = accuracy(krr.predict(K_test), y_test)
             timings["predict"] += time.perf_counter() - t0
 
             def train_acc(path, index, labels):
@@ -376,7 +400,7 @@ def run_noisy_labels(n=2000, *, n_test=1000, noise_rates=(0.2, 0.4, 0.6, 0.8),
                              "train_accuracy_noisy": train_acc(p, -1, noise.labels),
                              "train_accuracy_clean": train_acc(p, -1, y)})
             kb = int(np.argmax(krr_acc))
-            u_krr = spectrum.eigenvectors @ (lam[:, None] * krr_dual[kb])
+            u_krr = krr.train_predictions(kb)
             rows.append({**base, "method": "krr_oracle", "test_accuracy": float(krr_acc[kb]),
                          "step": None, "ridge": float(ridges[kb]),
                          "train_accuracy_noisy": accuracy(u_krr, noise.labels),
