@@ -73,7 +73,7 @@ def main(argv=None):
     print(f"target: under {TARGET_SECONDS:g} s -> {'met' if ok else 'NOT met'}")
     print()
     print(result.table())
-    for s in result.summary():
+    for s in result.by_rate():
         if not np.isclose(s["noise_rate"], 0.4):
             continue
         print(f"\nat 40% {result.config['noise_model']} noise:")

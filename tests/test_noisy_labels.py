@@ -801,7 +801,7 @@ def test_experiment_qualitative_order_over_seeds():
         for m in ("ema_sequential", "ema_simultaneous", "anchored_hard_accuracy"):
             assert acc[(seed, m)]["test_accuracy"] >= end["test_accuracy"] + 0.05, m
     # The reported flags are computed from the rows, not fixed.
-    (s,) = res.summary()
+    (s,) = res.by_rate()
     for m, flag in s["matches_oracle"].items():
         mean = np.mean([acc[(sd, m)]["test_accuracy"] for sd in (0, 1, 2)])
         oracle = np.mean([acc[(sd, "gd_oracle")]["test_accuracy"] for sd in (0, 1, 2)])

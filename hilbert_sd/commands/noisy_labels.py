@@ -77,54 +77,20 @@ def _check(args):
         raise UsageError(f"--n + --n-test = {args.n + args.n_test} exceeds the 1797 digits")
 
 
-def _write_curves(result, path):
-    import csv
-
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["seed", "noise_rate", "method", "step", "test_accuracy", "G_k", "N_k"])
-        for (seed, rate), c in result.curves.items():
-            for t, acc, g, n_ in zip(c["gd_times"], c["gd_accuracy"], c["G"]["gd_end"],
-                                     c["N"]["gd_end"]):
-                w.writerow([seed, rate, "gd", int(t), f"{acc:.6g}", f"{g:.6g}", f"{n_:.6g}"])
-            for name, accs in c["accuracy"].items():
-                for t, acc, g, n_ in zip(c["times"], accs, c["G"][name], c["N"][name]):
-                    w.writerow([seed, rate, name, int(t), f"{acc:.6g}", f"{g:.6g}",
-                                f"{n_:.6g}"])
-
-
-def _write_rows(result, path):
-    from hilbert_sd.experiments.tables import write_records
-
-    write_records(result.rows, path)
-
-
 def run(args):
     _check(args)
-    import json
-    import time
-    from pathlib import Path
-
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from hilbert_sd.cli import output_dir
+    from hilbert_sd.experiments.noisy_labels import run_noisy_labels
 
-    from hilbert_sd.experiments.noisy_labels import (
-        SD_METHODS,
-        plot_accuracy_curves,
-        plot_air,
-        run_noisy_labels,
-    )
-
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_dir(args.out)
 
     def progress(msg):
         if not args.quiet:
             print(msg, file=sys.stderr, flush=True)
 
-    t0 = time.perf_counter()
     result = run_noisy_labels(
         args.n, n_test=args.n_test, noise_rates=args.noise,
         noise_model=args.noise_model.replace("-", "_"), seeds=args.seeds, kernel=args.kernel,
@@ -132,32 +98,8 @@ def run(args):
         dataset=args.dataset, t_end=args.t_end, learning_rate=args.learning_rate,
         ema_a=args.ema_a, anchored_a=args.anchored_a, hard_a=args.hard_a,
         refresh_per_decade=args.refresh_per_decade, progress=progress)
+    print(result.summary())
     progress("writing figures and tables")
-    written = []
-    _write_rows(result, out / "noisy_labels.csv")
-    _write_curves(result, out / "noisy_labels_curves.csv")
-    with open(out / "noisy_labels.json", "w", encoding="utf-8") as fh:
-        json.dump(result.to_json(), fh, indent=1, default=float)
-    written += [out / "noisy_labels.csv", out / "noisy_labels_curves.csv",
-                out / "noisy_labels.json"]
-    for name, fig in (("noisy_labels_accuracy.png", plot_accuracy_curves(result)),
-                      ("noisy_labels_air.png", plot_air(result))):
-        fig.savefig(out / name, dpi=100)
-        plt.close(fig)
-        written.append(out / name)
-
-    print(f"clean test accuracy (%), mean over seeds {result.config['seeds']}; "
-          f"{args.kernel} kernel, {args.dataset} data, n={args.n}, "
-          f"{result.config['noise_model']} noise")
-    print(result.table())
-    for s in result.summary():
-        close = [m for m in SD_METHODS if s["matches_oracle"][m]]
-        print(f"rate {s['noise_rate']:g}: within 2 points of the oracle early stop at the end: "
-              f"{', '.join(close) if close else 'none'}; gradient descent at the end is "
-              f"{'worse' if s['gd_end_worse'] else 'not worse'} than the oracle early stop "
-              f"({100 * (s['accuracy']['gd_end'] - s['accuracy']['gd_oracle']):+.1f} points)")
-    print(f"time: {time.perf_counter() - t0:.1f} s (" + ", ".join(
-        f"{k} {v:.1f} s" for k, v in result.timings.items() if k != "total") + ")")
-    for p in written:
-        print(p)
+    for path in result.save(out):
+        print(path)
     return 0

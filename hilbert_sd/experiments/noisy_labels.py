@@ -18,9 +18,12 @@ every method is run from that single eigendecomposition:
 Accuracy is the clean test accuracy of the argmax of the one-hot regression outputs.
 """
 
+import csv
+import json
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -80,7 +83,7 @@ CLUSTERED_DEFAULTS = {"n_features": 20, "n_classes": 4, "clusters_per_class": 2,
                       "cluster_std": 1.0, "center_scale": 1.0}
 
 
-@dataclass
+@dataclass(repr=False)
 class NoisyLabelsResult:
     """Result of :func:`run_noisy_labels`.
 
@@ -114,7 +117,7 @@ class NoisyLabelsResult:
     config: dict
     timings: dict = field(default_factory=dict)
 
-    def summary(self, rate=None):
+    def by_rate(self, rate=None):
         """Mean test accuracy per (rate, method) over seeds, and the headline comparisons.
 
         Parameters
@@ -158,7 +161,7 @@ class NoisyLabelsResult:
 
     def table(self):
         """Plain-text table: mean clean test accuracy (%) per noise rate and method."""
-        summ = self.summary()
+        summ = self.by_rate()
         head = f"{'method':<24}" + "".join(f"{'rate ' + format(s['noise_rate'], 'g'):>11}"
                                            for s in summ)
         lines = [head]
@@ -178,7 +181,102 @@ class NoisyLabelsResult:
                         "E_k_noise": float(a["E_noise"][k - 1]),
                         "k_over_n": k / a["E_signal"].shape[0]})
         return {"config": self.config, "noise": self.noise, "timings": self.timings,
-                "summary": self.summary(), "air": air, "rows": self.rows}
+                "summary": self.by_rate(), "air": air, "rows": self.rows}
+
+    def summary(self):
+        """What ``hilbert-sd noisy-labels`` prints: a header, :meth:`table`, one line per noise
+        rate on the headline comparisons (:meth:`by_rate`) and the time per phase.
+
+        Returns
+        -------
+        str
+        """
+        c = self.config
+        lines = [f"clean test accuracy (%), mean over seeds {c['seeds']}; {c['kernel']} kernel, "
+                 f"{c['dataset']} data, n={c['n']}, {c['noise_model']} noise",
+                 self.table()]
+        for s in self.by_rate():
+            close = [m for m in SD_METHODS if s["matches_oracle"][m]]
+            lines.append(
+                f"rate {s['noise_rate']:g}: within 2 points of the oracle early stop at the "
+                f"end: {', '.join(close) if close else 'none'}; gradient descent at the end is "
+                f"{'worse' if s['gd_end_worse'] else 'not worse'} than the oracle early stop "
+                f"({100 * (s['accuracy']['gd_end'] - s['accuracy']['gd_oracle']):+.1f} "
+                "points)")
+        lines.append(f"time: {self.timings.get('total', float('nan')):.1f} s (" + ", ".join(
+            f"{k} {v:.1f} s" for k, v in self.timings.items() if k != "total") + ")")
+        return "\n".join(lines)
+
+    def plot(self):
+        """The two figures: accuracy against training step (:func:`plot_accuracy_curves`)
+        and the AIR panels (:func:`plot_air`), for the first seed.
+
+        Returns
+        -------
+        list of matplotlib.figure.Figure
+            Pyplot figures; close them when done.
+        """
+        return [plot_accuracy_curves(self), plot_air(self)]
+
+    def write_curves(self, path):
+        """Write every recorded curve as CSV: one row per (seed, rate, method, step) with
+        the clean test accuracy, G_k and N_k (``"gd"``: the dense grid of gradient descent).
+        """
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["seed", "noise_rate", "method", "step", "test_accuracy", "G_k", "N_k"])
+            for (seed, rate), c in self.curves.items():
+                for t, acc, g, n_ in zip(c["gd_times"], c["gd_accuracy"], c["G"]["gd_end"],
+                                         c["N"]["gd_end"]):
+                    w.writerow([seed, rate, "gd", int(t), f"{acc:.6g}", f"{g:.6g}",
+                                f"{n_:.6g}"])
+                for name, accs in c["accuracy"].items():
+                    for t, acc, g, n_ in zip(c["times"], accs, c["G"][name], c["N"][name]):
+                        w.writerow([seed, rate, name, int(t), f"{acc:.6g}", f"{g:.6g}",
+                                    f"{n_:.6g}"])
+
+    def save(self, out_dir):
+        """Write the tables and figures of ``hilbert-sd noisy-labels`` into ``out_dir``.
+
+        ``noisy_labels.csv`` (:attr:`rows`), ``noisy_labels_curves.csv``
+        (:meth:`write_curves`), ``noisy_labels.json`` (:meth:`to_json`),
+        ``noisy_labels_accuracy.png`` and ``noisy_labels_air.png`` (100 dpi).
+
+        Parameters
+        ----------
+        out_dir : str or path-like
+            Created if missing.
+
+        Returns
+        -------
+        list of pathlib.Path
+            The five files, in that order.
+        """
+        import matplotlib.pyplot as plt
+
+        from hilbert_sd.experiments.tables import write_records
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = [out / "noisy_labels.csv", out / "noisy_labels_curves.csv",
+                 out / "noisy_labels.json"]
+        write_records(self.rows, paths[0])
+        self.write_curves(paths[1])
+        with open(paths[2], "w", encoding="utf-8") as fh:
+            json.dump(self.to_json(), fh, indent=1, default=float)
+        for name, fig in zip(("noisy_labels_accuracy.png", "noisy_labels_air.png"),
+                             self.plot()):
+            fig.savefig(out / name, dpi=100)
+            plt.close(fig)
+            paths.append(out / name)
+        return paths
+
+    def __repr__(self):
+        c = self.config
+        return (f"NoisyLabelsResult(n={c.get('n')}, n_test={c.get('n_test')}, "
+                f"noise_rates={c.get('noise_rates')}, noise_model={c.get('noise_model')!r}, "
+                f"seeds={c.get('seeds')}, kernel={c.get('kernel')!r}, "
+                f"dataset={c.get('dataset')!r}, rows={len(self.rows)})")
 
 
 class _RidgePath(SpectralPath):
