@@ -71,17 +71,49 @@ def test_soft_labels_result_protocol(tmp_path):
     assert [p.name for p in paths] == ["soft_labels.csv", "soft_labels.json", "soft_labels.png"]
 
 
-def test_early_stopping_driver_runs_without_the_command_line(tmp_path):
+def test_noisy_labels_result_protocol(tmp_path):
+    from hilbert_sd.experiments.noisy_labels import run_noisy_labels
+
+    result = run_noisy_labels(60, n_test=30, noise_rates=(0.3,), t_end=200, n_times=5)
+    assert len(repr(result)) < REPR_LIMIT
+    text = result.summary()
+    assert result.table() in text and text.splitlines()[-1].startswith("time: ")
+    figures = result.plot()
+    assert len(figures) == 2
+    plt.close("all")
+    paths = result.save(tmp_path)
+    _check_saved(paths, tmp_path)
+    assert [p.name for p in paths] == ["noisy_labels.csv", "noisy_labels_curves.csv",
+                                       "noisy_labels.json", "noisy_labels_accuracy.png",
+                                       "noisy_labels_air.png"]
+
+
+def test_drivers_run_the_studies_without_the_command_line(tmp_path):
+    # the noisy- and soft-label studies at reduced sizes (their defaults take minutes); the
+    # drivers call them as they are, and never load the command line
     code = textwrap.dedent(f"""
-        import sys
-        from hilbert_sd.experiments.drivers import early_stopping
-        produced = early_stopping({str(tmp_path)!r}, quiet=True)
-        assert "epsilon = 0.001" in produced["summary"], produced["summary"]
-        assert len(produced["files"]) == 6, produced["files"]
+        import functools, sys
+        from pathlib import Path
+        import hilbert_sd.experiments.noisy_labels as nl
+        import hilbert_sd.experiments.soft_labels as sl
+        from hilbert_sd.experiments import drivers
+
+        nl.run_noisy_labels = functools.partial(nl.run_noisy_labels, 60, n_test=30,
+                                                noise_rates=(0.3,), t_end=200, n_times=5)
+        sl.run_soft_labels = functools.partial(sl.run_soft_labels, 60, n_test=20,
+                                               temperatures=(2.0,), n_members=2,
+                                               teacher_steps=5, student_steps=5)
+        out = Path({str(tmp_path)!r})
+        expected = {{"early_stopping": 6, "noisy_labels": 5, "soft_labels": 3}}
+        for name, count in expected.items():
+            produced = getattr(drivers, name)(out / name, quiet=True)
+            assert len(produced["files"]) == count, (name, produced["files"])
+            assert produced["files"] == sorted(str(p) for p in (out / name).iterdir())
+            assert produced["summary"] and "wrote" not in produced["summary"]
         loaded = [m for m in sys.modules if m == "hilbert_sd.cli"
                   or m.startswith("hilbert_sd.commands")]
         assert not loaded, loaded
     """)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "MPLBACKEND": "Agg"})
+                          timeout=600, env={**os.environ, "MPLBACKEND": "Agg"})
     assert proc.returncode == 0, proc.stderr

@@ -6,10 +6,7 @@ function with its defaults and write its result into the output directory
 does the same after parsing its options. The drivers never go through the command line.
 """
 
-import contextlib
-import io
 import sys
-from pathlib import Path
 
 __all__ = ["early_stopping", "noisy_labels", "soft_labels"]
 
@@ -54,26 +51,26 @@ def early_stopping(out_dir, *, jobs=1, scheduler=None, quiet=False):
     return _produced(run_reference(DEFAULT_EPSILONS), out_dir)
 
 
-def _via_command(command, out_dir, quiet, extra=()):
-    from hilbert_sd.cli import build_parser
-
-    args = build_parser().parse_args([command, "--out", str(out_dir), *extra])
-    text = io.StringIO()
-    with contextlib.redirect_stdout(text):
-        if quiet:
-            with contextlib.redirect_stderr(io.StringIO()):
-                status = args._run(args)
-        else:
-            status = args._run(args)
-    if status:
-        raise RuntimeError(f"hilbert-sd {command} exited with status {status}")
-    files = sorted(str(p) for p in Path(out_dir).iterdir() if p.is_file())
-    return {"files": files, "summary": text.getvalue().rstrip()}
-
-
 def noisy_labels(out_dir, *, jobs=1, scheduler=None, quiet=False):
-    """The noisy-label experiment of ``hilbert-sd noisy-labels`` at its defaults."""
-    return _via_command("noisy-labels", out_dir, quiet)
+    """The noisy-label experiment of ``hilbert-sd noisy-labels`` at its defaults.
+
+    Parameters
+    ----------
+    out_dir : path-like
+        Where the CSV/JSON tables and the two figures go.
+    jobs, scheduler : optional
+        Unused: one eigendecomposition serves every method of a seed.
+    quiet : bool, default=False
+        No progress lines on stderr.
+
+    Returns
+    -------
+    dict
+        ``{"files": [paths written, sorted], "summary": the text table and comparisons}``.
+    """
+    from hilbert_sd.experiments.noisy_labels import run_noisy_labels
+
+    return _produced(run_noisy_labels(progress=_progress(quiet)), out_dir)
 
 
 def soft_labels(out_dir, *, jobs=1, scheduler=None, quiet=False):
