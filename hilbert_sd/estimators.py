@@ -7,7 +7,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from hilbert_sd._validation import check_scalar
-from hilbert_sd.distillation import self_distill
+from hilbert_sd.distillation import _check_rule, self_distill
 from hilbert_sd.exceptions import CollapseWarning
 from hilbert_sd.flow import _check_method, _check_times, flow_path
 from hilbert_sd.kernels import KERNEL_PARAMS, gram
@@ -198,13 +198,14 @@ class SelfDistilledKernelRidge(_KernelMixin, RegressorMixin, BaseEstimator):
         -------
         self : SelfDistilledKernelRidge
         """
+        # validate once: the rule here, X and y by scikit-learn, K by the factorization; the
+        # engine then runs with its checks off
+        epsilon, alpha = (self.epsilon, None) if self.alpha is None else (None, self.alpha)
+        epsilon, alpha, mix, n_rounds, _ = _check_rule(
+            epsilon, alpha, self.mix, self.n_rounds, 1, "joint", "warn")
         X, y = self._validate_fit(X, y)
-        if self.alpha is None:
-            rule = {"epsilon": self.epsilon}
-        else:
-            rule = {"alpha": self.alpha}
-        path = self_distill(self._spectrum(X), y, n_rounds=self.n_rounds, mix=self.mix,
-                            on_infeasible="warn", **rule)
+        path = self_distill(self._spectrum(X), y, epsilon=epsilon, alpha=alpha,
+                            n_rounds=n_rounds, mix=mix, on_infeasible="warn", check_input=False)
         T = path.collapse_round
         if T is not None:
             warnings.warn(
