@@ -18,7 +18,7 @@ _ATTRIBUTES = {
     "SelfDistilledKernelRidge": "hilbert_sd.estimators",
     "GradientFlowKernelRegressor": "hilbert_sd.estimators",
     "gradient_flow": "hilbert_sd.flow",
-    "SoftLabelLogisticRegression": "hilbert_sd.linear_student",
+    "SoftLabelLogisticRegression": "hilbert_sd.estimators",
     "CollapseWarning": "hilbert_sd.exceptions",
     "InfeasibleBudgetWarning": "hilbert_sd.exceptions",
     "InfeasibleBudgetError": "hilbert_sd.exceptions",

@@ -80,6 +80,19 @@ def test_the_import_graph_check_catches_a_reach_up(tmp_path):
             probe.unlink()
 
 
+def test_every_scikit_learn_estimator_lives_in_the_estimators_layer():
+    outside = []
+    for path in PACKAGE.rglob("*.py"):
+        if "estimators" in path.relative_to(PACKAGE).parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef) and any(
+                    getattr(b, "id", getattr(b, "attr", "")) == "BaseEstimator"
+                    for b in node.bases):
+                outside.append(f"{path.relative_to(PACKAGE)}:{node.name}")
+    assert not outside, outside
+
+
 def test_nothing_outside_spectral_touches_the_eigenvector_matrix():
     offenders = []
     for path in PACKAGE.rglob("*.py"):

@@ -21,7 +21,7 @@ Every public name is importable from ``hilbert_sd.linear`` itself. ``soft_labels
 name of :func:`teacher_probabilities`, kept as an alias that emits a ``DeprecationWarning``.
 
 The scikit-learn estimator that distils any teacher's probabilities into a linear student is
-:class:`hilbert_sd.linear_student.SoftLabelLogisticRegression`.
+:class:`hilbert_sd.estimators.linear.SoftLabelLogisticRegression`.
 """
 
 from hilbert_sd.linear.geometry import isotropic_angle_cdf, polar_angle_cdf, polar_sample

@@ -16,7 +16,7 @@ Facts the closed form rests on: ``∇L(w)`` lies in the row space of ``X``, so t
 
 The private helpers take validated float64 arrays: the span (pivoted QR, no Gram matrix), the
 balanced factorization and its limit, and the stepped BDF integration. ``_row_space_basis`` is
-also used by :class:`hilbert_sd.linear_student.SoftLabelLogisticRegression`.
+also used by :class:`hilbert_sd.estimators.linear.SoftLabelLogisticRegression`.
 """
 
 import warnings
