@@ -7,10 +7,15 @@ column it serves, so the whole path depends on nothing else: O(n) work per round
 
 Notation (see :mod:`hilbert_sd.filters`): the shrink of round t is ``s_t = lam/(lam + α_t)``;
 the targets of round t are ``c_t ⊙ z0`` with ``c_0 = 1`` and
-``c_{t+1} = mix + (1 − mix) s_t c_t``. The root equation of round t, with
+``c_{t+1} = ξ_{t+1} s_t c_t + 1 − ξ_{t+1}`` (ξ = 1 − mix for the ground-truth mixing rule;
+any real ξ for mixed self-distillation). The root equation of round t, with
 ``w_k = α/(α + λ_k)`` and budget ``b = n ε``, is
 
     g(α) = Σ_k w_k² e_k = b,        e_k = c_t[k]² e0[k]
+
+It needs only ``c_t²``: the multipliers are carried as ``log |c_t|`` and a sign (weights
+outside [0, 1] make them change sign; the two terms of the update are then added with their
+signs in logs).
 
 and is solved in ``u = log α`` for ``log g(u) = log b``. Everything is evaluated in logs:
 ``log w_k = −softplus(log λ_k − u)`` and ``log g = logsumexp_k(log e_k + 2 log w_k)``, so
@@ -160,8 +165,24 @@ def _solve_round(log_lam, log_e, log_b, log_rank_tol, log_lam_pos_min, u_hint):
 
 
 @numba.njit(cache=True)
-def _paths(log_lam, log_e0, log_b, mix, n_fits, fixed_alpha, log_rank_tol, log_lam_pos_min,
-           infeasible_alpha, log_c0, alpha0):
+def _signed_log_add(la, na, lb, nb):
+    """log |A + B| and the sign of A + B from log |A|, sign(A) < 0, log |B|, sign(B) < 0."""
+    if lb == -np.inf:
+        return la, na
+    if la == -np.inf:
+        return lb, nb
+    top = max(la, lb)
+    if na == nb:
+        return top + math.log(math.exp(lb - top) + math.exp(la - top)), na
+    if la == lb:
+        return -np.inf, False
+    low = min(la, lb)
+    return top + math.log1p(-math.exp(low - top)), (na if la > lb else nb)
+
+
+@numba.njit(cache=True)
+def _paths(log_lam, log_e0, log_b, log_keep, keep_neg, log_rest, rest_neg, monotone, n_fits,
+           fixed_alpha, log_rank_tol, log_lam_pos_min, infeasible_alpha, log_c0, neg_c0, alpha0):
     """Ridges of up to ``n_fits`` rounds for each column of ``log_e0``.
 
     Parameters
@@ -172,7 +193,14 @@ def _paths(log_lam, log_e0, log_b, mix, n_fits, fixed_alpha, log_rank_tol, log_l
         log of the round-0 energies, one column per independent filter.
     log_b : float
         log(n eps) (ignored when fixed_alpha > 0).
-    mix : float in [0, 1]
+    log_keep, keep_neg : float64 array (n_fits,), bool array (n_fits,)
+        log |ξ| and ξ < 0 for the weight ξ of the previous fit in the targets of the round
+        after each round (ξ_{t+1} after round t).
+    log_rest, rest_neg : float64 array (n_fits,), bool array (n_fits,)
+        log |1 − ξ| and 1 − ξ < 0 for the same rounds.
+    monotone : bool
+        Plain self-distillation (ξ ≡ 1): the ridge grows every round (a lower bound for the
+        root) and a collapsed round ends the column.
     n_fits : int
     fixed_alpha : float
         > 0 for the fixed-ridge rule, <= 0 for the constrained rule.
@@ -180,8 +208,9 @@ def _paths(log_lam, log_e0, log_b, mix, n_fits, fixed_alpha, log_rank_tol, log_l
         log of the numerical-zero threshold and of the smallest eigenvalue above it.
     infeasible_alpha : float
         Ridge used when a round is infeasible (nan: stop that column and report).
-    log_c0 : float array (n, k)
-        log target multipliers of the first round run here (zeros for a fresh path).
+    log_c0, neg_c0 : float array (n, k), bool array (n, k)
+        log |c| and the sign of the target multipliers of the first round run here (zeros and
+        False for a fresh path).
     alpha0 : float array (k,)
         Ridge of the round before (0 for a fresh path): a lower bound without mixing.
 
@@ -189,8 +218,8 @@ def _paths(log_lam, log_e0, log_b, mix, n_fits, fixed_alpha, log_rank_tol, log_l
     -------
     alphas : (n_fits, k) ridge per round (inf on collapsed rounds)
     status : (n_fits, k) int8
-    log_c : (n, k) log target multipliers of the round after the last one done (of the failing
-        round when an infeasible round stopped the column)
+    log_c, neg_c : (n, k) log |multipliers| and their signs of the round after the last one
+        done (of the failing round when an infeasible round stopped the column)
     n_done : (k,) rounds done per column; a column stops early at a collapse without mixing
         (every later round is the zero function; the rows after it read collapsed)
     """
@@ -198,10 +227,9 @@ def _paths(log_lam, log_e0, log_b, mix, n_fits, fixed_alpha, log_rank_tol, log_l
     alphas = np.full((n_fits, k), np.inf)
     status = np.full((n_fits, k), 1, dtype=np.int8)
     log_c = log_c0.copy()
+    neg_c = neg_c0.copy()
     n_done = np.zeros(k, dtype=np.int64)
     log_e = np.empty(n)
-    log_mix = math.log(mix) if mix > 0.0 else -np.inf
-    log_keep = math.log1p(-mix) if mix < 1.0 else -np.inf
     for j in range(k):
         prev = alpha0[j]
         for t in range(n_fits):
@@ -211,7 +239,7 @@ def _paths(log_lam, log_e0, log_b, mix, n_fits, fixed_alpha, log_rank_tol, log_l
             else:
                 for i in range(n):
                     log_e[i] = log_e0[i, j] + 2.0 * log_c[i, j]
-                hint = math.log(prev) if (mix == 0.0 and prev > 0.0) else -np.inf
+                hint = math.log(prev) if (monotone and prev > 0.0) else -np.inf
                 alpha, st = _solve_round(log_lam, log_e, log_b, log_rank_tol,
                                          log_lam_pos_min, hint)
                 if st == 2:
@@ -226,25 +254,20 @@ def _paths(log_lam, log_e0, log_b, mix, n_fits, fixed_alpha, log_rank_tol, log_l
             n_done[j] = t + 1
             if st == 1:
                 for i in range(n):
-                    log_c[i, j] = log_mix
-                if mix == 0.0:
+                    log_c[i, j] = log_rest[t]
+                    neg_c[i, j] = rest_neg[t]
+                if monotone:
                     break
             else:
                 log_alpha = math.log(alpha)
                 for i in range(n):
                     log_s = -_softplus(log_alpha - log_lam[i]) if log_lam[i] > -np.inf \
                         else -np.inf
-                    kept = log_keep + log_s + log_c[i, j]
-                    if log_mix == -np.inf:
-                        log_c[i, j] = kept
-                    elif kept == -np.inf:
-                        log_c[i, j] = log_mix
-                    else:
-                        top = max(log_mix, kept)
-                        log_c[i, j] = top + math.log(math.exp(log_mix - top)
-                                                     + math.exp(kept - top))
+                    kept = log_keep[t] + log_s + log_c[i, j]
+                    log_c[i, j], neg_c[i, j] = _signed_log_add(
+                        kept, keep_neg[t] != neg_c[i, j], log_rest[t], rest_neg[t])
                 prev = alpha
-    return alphas, status, log_c, n_done
+    return alphas, status, log_c, neg_c, n_done
 
 
 def log_energies(z):
@@ -258,12 +281,18 @@ def log_energies(z):
                         -np.inf)
 
 
-def run_paths(lam, log_e0, *, log_budget, mix, n_fits, fixed_alpha, rank_tol, infeasible_alpha,
-              log_c0=None, alpha0=None):
+def run_paths(lam, log_e0, *, log_budget, mix=0.0, xi=None, n_fits, fixed_alpha, rank_tol,
+              infeasible_alpha, log_c0=None, neg_c0=None, alpha0=None):
     """Ridges of the recursion; see ``_paths`` for the arguments and the returns.
 
     ``lam`` (n,) eigenvalues; ``log_e0`` (n,) or (n, k) log energies (:func:`log_energies`);
-    ``log_budget`` = log(n ε).
+    ``log_budget`` = log(n ε). The targets of the round after round t weigh the previous fit
+    by ``xi[t]`` (an array of shape (n_fits,), any real), or by ``1 − mix`` in every round
+    (``mix`` in [0, 1]) when ``xi`` is None.
+
+    Returns
+    -------
+    alphas, status, log_c, neg_c, n_done
     """
     lam = np.ascontiguousarray(lam, dtype=np.float64)
     log_e0 = np.ascontiguousarray(log_e0, dtype=np.float64)
@@ -272,12 +301,29 @@ def run_paths(lam, log_e0, *, log_budget, mix, n_fits, fixed_alpha, rank_tol, in
     with np.errstate(divide="ignore"):
         log_lam = np.log(lam)
         log_rank_tol = math.log(rank_tol) if rank_tol > 0 else -np.inf
+        if xi is None:
+            mix = float(mix)
+            # log1p(−mix) and log(mix): as accurate as the weights the user gave
+            log_keep = np.full(n_fits, math.log1p(-mix) if mix < 1.0 else -np.inf)
+            log_rest = np.full(n_fits, math.log(mix) if mix > 0.0 else -np.inf)
+            keep_neg = np.zeros(n_fits, dtype=np.bool_)
+            rest_neg = np.zeros(n_fits, dtype=np.bool_)
+            monotone = mix == 0.0
+        else:
+            xi = np.ascontiguousarray(xi, dtype=np.float64)
+            log_keep = np.log(np.abs(xi))
+            log_rest = np.log(np.abs(1.0 - xi))
+            keep_neg = xi < 0.0
+            rest_neg = xi > 1.0
+            monotone = False
     positive = lam[lam > rank_tol]
     log_lam_pos_min = float(np.log(positive[-1])) if positive.size else log_rank_tol
     if not np.isfinite(log_lam_pos_min):
         log_lam_pos_min = float(np.log(np.finfo(float).tiny))
     log_c0 = np.zeros_like(log_e0) if log_c0 is None else np.ascontiguousarray(log_c0)
+    neg_c0 = (np.zeros(log_e0.shape, dtype=np.bool_) if neg_c0 is None
+              else np.ascontiguousarray(neg_c0, dtype=np.bool_))
     alpha0 = np.zeros(log_e0.shape[1]) if alpha0 is None else np.asarray(alpha0, np.float64)
-    return _paths(log_lam, log_e0, float(log_budget), float(mix), int(n_fits),
-                  float(fixed_alpha), float(log_rank_tol), log_lam_pos_min,
-                  float(infeasible_alpha), log_c0, alpha0)
+    return _paths(log_lam, log_e0, float(log_budget), log_keep, keep_neg, log_rest, rest_neg,
+                  bool(monotone), int(n_fits), float(fixed_alpha), float(log_rank_tol),
+                  log_lam_pos_min, float(infeasible_alpha), log_c0, neg_c0, alpha0)

@@ -13,7 +13,13 @@ import numpy as np
 from hilbert_sd import _resolvent
 from hilbert_sd._validation import check_scalar, check_targets
 from hilbert_sd.exceptions import InfeasibleBudgetError, InfeasibleBudgetWarning, NumericalWarning
-from hilbert_sd.filters import _ridge_pair, _sd_log_filters, _sd_multipliers
+from hilbert_sd.filters import (
+    _check_xi,
+    _ridge_pair,
+    _sd_linear_filters,
+    _sd_log_filters,
+    _sd_multipliers,
+)
 from hilbert_sd.spectral import SpectralPath, as_spectrum
 
 __all__ = ["DistillationPath", "self_distill"]
@@ -43,9 +49,11 @@ class DistillationPath(SpectralPath):
     log_basis_weights : ndarray of shape (R, n) or (R, n, m)
         log diag(D_t), the diagonal map from the round-0 eigen-coefficients z_0 to those of the
         fit of round t. Without mixing D_t = B_t = A_0 ⋯ A_t (t + 1 factors). ``-inf`` where
-        the weight is exactly 0 (collapsed rounds, zero eigenvalues).
+        the weight is exactly 0 (collapsed rounds, zero eigenvalues). Weights ξ outside
+        [0, 1] can make D_t negative: reading it then raises ``ValueError``.
     basis_weights : ndarray of shape (R, n) or (R, n, m)
         ``exp(log_basis_weights)``; may underflow to 0 on long runs (use the logs for ratios).
+        With ξ outside [0, 1], the weights themselves (of either sign).
     coefficients : ndarray of shape (R + 1, n) or (R + 1, n, m)
         Eigen-coefficients of the targets of rounds 0, 1, …, R (row R: the targets a further
         round would fit). Without mixing row t + 1 is the fit of round t.
@@ -54,28 +62,39 @@ class DistillationPath(SpectralPath):
     infeasible_rounds : tuple of int
         Rounds whose budget lay below the numerical floor and were fitted with the smallest
         admissible ridge (only with ``on_infeasible="warn"``).
-    epsilon, alpha, mix : float or None
+    epsilon, alpha : float or None
         The rule that produced the path.
+    xi : ndarray of shape (R - 1,)
+        ξ_1, …, ξ_{R−1}: the weight of the previous fit in the targets of rounds 1, 2, …
+        (``1 − mix`` for the ground-truth mixing rule).
+    mix : float
+        The ground-truth weight ``1 − ξ`` when it is the same in every round (outside [0, 1]
+        when given through ``xi``), NaN for a per-round schedule.
     """
 
     _default_index = "last"
     _point_name = "round"
 
     def __init__(self, spectrum, z0, ridges, log_d, status, *, epsilon, alpha, mix,
-                 multioutput, y_ndim):
+                 multioutput, y_ndim, xi=None, weights=None):
         super().__init__(spectrum, z0, y_ndim)
         self._z0 = z0  # (n, m)
         self._ridges = ridges  # (R, k) with k = 1 or m
-        self._log_d = log_d  # (R, n, k)
-        self._d = None  # exp(log_d), on first use
+        # log filters (R, n, k) for weights in [0, 1], else the filters themselves (they
+        # change sign) in ``weights`` with log_d None
+        self._log_d = log_d
+        self._d = weights  # exp(log_d), on first use
         self._status = status  # (R, k)
         self.epsilon = epsilon
         self.alpha = alpha
         self.mix = mix
         self.multioutput = multioutput
+        R = ridges.shape[0]
+        self._per_round = xi is not None
+        self.xi = np.full(R - 1, 1.0 - mix) if xi is None else np.asarray(xi, np.float64)
 
     def __len__(self):
-        return self._log_d.shape[0]
+        return self._ridges.shape[0]
 
     # ---- shapes --------------------------------------------------------------------------
     def _out(self, arr, lead):
@@ -87,7 +106,7 @@ class DistillationPath(SpectralPath):
     @property
     def n_rounds(self):
         """Index of the last round computed (R - 1)."""
-        return self._log_d.shape[0] - 1
+        return self._ridges.shape[0] - 1
 
     @property
     def ridges(self):
@@ -95,6 +114,14 @@ class DistillationPath(SpectralPath):
 
     @property
     def log_basis_weights(self):
+        if self._log_d is None:
+            d = self._d
+            if np.any(d < 0):
+                raise ValueError(
+                    "the basis weights are negative in some directions (mixing weights xi "
+                    "outside [0, 1]) and have no logarithm; use basis_weights")
+            with np.errstate(divide="ignore"):
+                return self._out(np.log(d), "filter")
         return self._out(self._log_d, "filter")
 
     @property
@@ -131,8 +158,13 @@ class DistillationPath(SpectralPath):
         return tuple(int(t) for t in rows)
 
     def _multipliers(self):
-        """(R + 1, n, k) target multipliers c_t (c_0 = 1, c_t = mix + (1 - mix) D_{t-1})."""
-        return _sd_multipliers(self._weights(), 1.0 - self.mix)
+        """(R + 1, n, k) target multipliers c_t (c_0 = 1, c_t = ξ_t D_{t-1} + 1 - ξ_t).
+
+        The last row (a further round) uses the path's own rule: the same ``1 - mix``, or
+        ξ = 1 (the fit of the last round) after a per-round schedule.
+        """
+        xi = np.append(self.xi, 1.0) if self._per_round else 1.0 - self.mix
+        return _sd_multipliers(self._weights(), xi)
 
     @property
     def coefficients(self):
@@ -215,21 +247,24 @@ class DistillationPath(SpectralPath):
 
     def __repr__(self):
         rule = f"epsilon={self.epsilon:g}" if self.alpha is None else f"alpha={self.alpha:g}"
+        weights = (f"mix={self.mix:g}" if np.isfinite(self.mix)
+                   else f"xi=({self.xi.size} per-round weights)")
         return (
-            f"DistillationPath(n={self.n_samples}, {rule}, mix={self.mix:g}, "
+            f"DistillationPath(n={self.n_samples}, {rule}, {weights}, "
             f"rounds=0..{self.n_rounds}, collapse_round={self.collapse_round})"
         )
 
 
-def self_distill(K, y, *, epsilon=None, alpha=None, n_rounds=None, mix=0.0,
+def self_distill(K, y, *, epsilon=None, alpha=None, n_rounds=None, mix=None, xi=None,
                  multioutput="joint", on_infeasible="raise", max_rounds=100_000,
                  on_indefinite="raise", check_input=True):
     """Self-distil kernel ridge regression in the eigenbasis of the kernel matrix.
 
     Round 0 fits ``y``; round t + 1 refits the predictions of round t at the training inputs
-    (mixed with the original targets when ``mix > 0``). Under the budget rule each round uses
-    the ridge α_t at which the mean squared training error to its targets equals ``epsilon``
-    (the minimum-RKHS-norm fit within the budget, theory.md §1).
+    (mixed with the original targets when ``mix > 0``, or weighted by any real ``xi``). Under
+    the budget rule each round uses the ridge α_t at which the mean squared training error to
+    its targets equals ``epsilon`` (the minimum-RKHS-norm fit within the budget; see
+    :doc:`/theory`).
 
     Parameters
     ----------
@@ -247,9 +282,15 @@ def self_distill(K, y, *, epsilon=None, alpha=None, n_rounds=None, mix=0.0,
     n_rounds : int, optional
         Index of the last round (rounds 0, …, n_rounds are computed). None runs until
         collapse (constrained rule without mixing only).
-    mix : float, default=0.0
+    mix : float, optional
         Ground-truth weight β in [0, 1]: the targets of round t ≥ 1 are
-        β y + (1 − β) f_{t−1}(X). 0 is pure self-distillation.
+        β y + (1 − β) f_{t−1}(X). Default 0: pure self-distillation.
+    xi : float or array-like of shape (n_rounds,), optional
+        Mixed self-distillation with real weights: the targets of round t ≥ 1 are
+        ξ_t f_{t−1}(X) + (1 − ξ_t) y (a scalar for every round). ξ = 1 − β, but any real
+        value: ξ > 1 over-weights the teacher, ξ < 0 moves toward boosting (ξ = −1 at one
+        step is Tukey's twicing); see :doc:`/topics/family`. Give at most one of ``mix``
+        and ``xi``; ``xi`` needs ``n_rounds``.
     multioutput : {"joint", "independent"}, default="joint"
         With 2-D ``y``: one ridge per round for the Frobenius-norm budget
         (1/n)‖F(X) − Y‖²_F ≤ ε ("joint"), or each column on its own ("independent").
@@ -286,7 +327,9 @@ def self_distill(K, y, *, epsilon=None, alpha=None, n_rounds=None, mix=0.0,
     overflow.
     The ε-constrained fit and its root equation are the paper's form (Mobahi et al. 2020);
     the monotonicity, bracket, collapse and infeasibility statements are derived
-    (theory.md §1-2).
+    (:doc:`/theory`). With weights ξ outside [0, 1] the target multipliers change sign: the
+    root equation needs only their squares and is still solved in logs, and the filters are
+    stored as they are (``log_basis_weights`` then refuses where they are negative).
 
     Examples
     --------
@@ -300,8 +343,11 @@ def self_distill(K, y, *, epsilon=None, alpha=None, n_rounds=None, mix=0.0,
     True
     """
     if check_input:
-        epsilon, alpha, mix, n_rounds, max_rounds = _check_rule(
-            epsilon, alpha, mix, n_rounds, max_rounds, multioutput, on_infeasible)
+        epsilon, alpha, mix, xi, n_rounds, max_rounds = _check_rule(
+            epsilon, alpha, mix, xi, n_rounds, max_rounds, multioutput, on_infeasible)
+    else:
+        mix = 0.0 if mix is None else mix
+        xi = None if xi is None else _check_xi(xi, n_rounds)
     spectrum = as_spectrum(K, on_indefinite=on_indefinite, check_input=check_input)
     n = spectrum.n
     y = check_targets(y, n) if check_input else np.asarray(y, dtype=np.float64)
@@ -318,11 +364,22 @@ def self_distill(K, y, *, epsilon=None, alpha=None, n_rounds=None, mix=0.0,
         log_e0 = np.stack([_resolvent.log_energies(z0[:, [j]]) for j in range(Y.shape[1])],
                           axis=1)
     ridges, status = _run_ridges(lam, log_e0, spectrum, epsilon=epsilon, alpha=alpha, mix=mix,
-                                 n_rounds=n_rounds, max_rounds=max_rounds,
+                                 xi=xi, n_rounds=n_rounds, max_rounds=max_rounds,
                                  on_infeasible=on_infeasible)
-    log_d = _sd_log_filters(lam, ridges, 1.0 - mix)
-    path = DistillationPath(spectrum, z0, ridges, log_d, status, epsilon=epsilon, alpha=alpha,
-                            mix=mix, multioutput=multioutput, y_ndim=y_ndim)
+    if xi is None:
+        log_d = _sd_log_filters(lam, ridges, 1.0 - mix)
+        path = DistillationPath(spectrum, z0, ridges, log_d, status, epsilon=epsilon,
+                                alpha=alpha, mix=mix, multioutput=multioutput, y_ndim=y_ndim)
+    else:
+        mix = 1.0 - float(xi[0]) if xi.size and np.all(xi == xi[0]) else (
+            0.0 if xi.size == 0 else np.nan)
+        if np.all((xi >= 0.0) & (xi <= 1.0)):
+            log_d, d = _sd_log_filters(lam, ridges, xi), None
+        else:
+            log_d, d = None, _sd_linear_filters(lam, ridges, xi)
+        path = DistillationPath(spectrum, z0, ridges, log_d, status, epsilon=epsilon,
+                                alpha=alpha, mix=mix, multioutput=multioutput, y_ndim=y_ndim,
+                                xi=xi, weights=d)
     if path.infeasible_rounds:
         t = path.infeasible_rounds[0]
         targets = path._multipliers()[t] * z0
@@ -338,8 +395,9 @@ def self_distill(K, y, *, epsilon=None, alpha=None, n_rounds=None, mix=0.0,
     return path
 
 
-def _check_rule(epsilon, alpha, mix, n_rounds, max_rounds, multioutput, on_infeasible):
-    """Validate the rule of :func:`self_distill`; returns the checked scalars."""
+def _check_rule(epsilon, alpha, mix, xi, n_rounds, max_rounds, multioutput, on_infeasible):
+    """Validate the rule of :func:`self_distill`; returns the checked values (``mix`` 0.0
+    when not given, ``xi`` None or an array of shape (n_rounds,))."""
     if (epsilon is None) == (alpha is None):
         raise ValueError(
             "exactly one of epsilon (budget rule) and alpha (fixed ridge) must be given; "
@@ -349,7 +407,16 @@ def _check_rule(epsilon, alpha, mix, n_rounds, max_rounds, multioutput, on_infea
         epsilon = check_scalar(epsilon, "epsilon", low=0.0, low_inclusive=False)
     if alpha is not None:
         alpha = check_scalar(alpha, "alpha", low=0.0, low_inclusive=False)
-    mix = check_scalar(mix, "mix", low=0.0, high=1.0)
+    if mix is not None and xi is not None:
+        raise ValueError(f"give at most one of mix (= 1 - xi, in [0, 1]) and xi (any real); "
+                         f"got mix={mix!r}, xi={xi!r}")
+    if xi is not None:
+        if n_rounds is None:
+            raise ValueError("xi needs n_rounds >= 0 (no run until collapse with mixing "
+                             "weights: mixed targets need not ever collapse)")
+        n_rounds = check_scalar(n_rounds, "n_rounds", low=0, integer=True)
+        xi = _check_xi(xi, n_rounds)
+    mix = 0.0 if mix is None else check_scalar(mix, "mix", low=0.0, high=1.0)
     if multioutput not in ("joint", "independent"):
         raise ValueError(f"multioutput={multioutput!r}; allowed: 'joint', 'independent'")
     if on_infeasible not in ("raise", "warn"):
@@ -364,7 +431,7 @@ def _check_rule(epsilon, alpha, mix, n_rounds, max_rounds, multioutput, on_infea
                              "and mixed targets need not ever collapse: give n_rounds >= 0")
     else:
         n_rounds = check_scalar(n_rounds, "n_rounds", low=0, integer=True)
-    return epsilon, alpha, mix, n_rounds, max_rounds
+    return epsilon, alpha, mix, xi, n_rounds, max_rounds
 
 
 def _null_energy(log_energies, lam, rank_tol):
@@ -380,8 +447,11 @@ def _null_energy(log_energies, lam, rank_tol):
 
 
 def _run_ridges(lam, log_e0, spectrum, *, epsilon, alpha, mix, n_rounds, max_rounds,
-                on_infeasible):
-    """Ridges and statuses (R, k) of the recursion for the k columns of log energies."""
+                on_infeasible, xi=None):
+    """Ridges and statuses (R, k) of the recursion for the k columns of log energies.
+
+    ``xi`` (n_rounds,): per-round weights (then ``mix`` is ignored and n_rounds is given).
+    """
     n, k = log_e0.shape
     log_budget = math.log(n) + math.log(epsilon) if epsilon is not None else 0.0
     fixed = alpha if alpha is not None else -1.0
@@ -401,13 +471,17 @@ def _run_ridges(lam, log_e0, spectrum, *, epsilon, alpha, mix, n_rounds, max_rou
             total = min(int(math.ceil(max(math.exp(log_r0_sq) - 1.0, 0.0))) + 2, max_rounds)
     chunks_a, chunks_s = [], []
     log_c = np.zeros_like(log_e0)
+    neg_c = np.zeros(log_e0.shape, dtype=bool)
     alpha0 = np.zeros(k)
+    # the weight after the last round is never used (no further round): 1 stands in
+    xi_next = None if xi is None else np.append(xi, 1.0)
     done = 0
     while done < total:
         size = total if n_rounds is not None else min(_CHUNK, total - done)
-        a, st, log_c, n_done = _resolvent.run_paths(
-            lam, log_e0, log_budget=log_budget, mix=mix, n_fits=size, fixed_alpha=fixed,
-            rank_tol=rank_tol, infeasible_alpha=infeasible_alpha, log_c0=log_c, alpha0=alpha0)
+        a, st, log_c, neg_c, n_done = _resolvent.run_paths(
+            lam, log_e0, log_budget=log_budget, mix=mix, xi=xi_next, n_fits=size,
+            fixed_alpha=fixed, rank_tol=rank_tol, infeasible_alpha=infeasible_alpha,
+            log_c0=log_c, neg_c0=neg_c, alpha0=alpha0)
         stopped = np.isnan(a).any(axis=0)
         if stopped.any():
             j = int(np.argmax(stopped))
