@@ -18,6 +18,7 @@ _ATTRIBUTES = {
     "SelfDistilledKernelRidge": "hilbert_sd.estimators",
     "GradientFlowKernelRegressor": "hilbert_sd.estimators",
     "gradient_flow": "hilbert_sd.flow",
+    "filter_path": "hilbert_sd._filter_path",
     "SoftLabelLogisticRegression": "hilbert_sd.estimators",
     "CollapseWarning": "hilbert_sd.exceptions",
     "InfeasibleBudgetWarning": "hilbert_sd.exceptions",
