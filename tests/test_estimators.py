@@ -142,3 +142,71 @@ def test_precomputed_shape_errors():
     model = SelfDistilledKernelRidge(kernel="precomputed").fit(K, y)
     with pytest.raises(ValueError):
         model.predict(np.ones((3, 4)))
+
+
+def test_fit_intercept_centres_y_and_adds_the_mean_back():
+    """A target with mean 152 (diabetes-like): round 0 with fit_intercept equals KernelRidge on
+    the centred targets plus the mean; the budget is on the centred targets."""
+    X, y, X_new = data()
+    y = y + 152.0
+    model = SelfDistilledKernelRidge(epsilon=0.02, n_rounds=0, gamma=1.5,
+                                     fit_intercept=True).fit(X, y)
+    ref = KernelRidge(alpha=model.alphas_[0], kernel="rbf", gamma=1.5).fit(X, y - y.mean())
+    np.testing.assert_allclose(model.predict(X_new), ref.predict(X_new) + y.mean(), rtol=1e-12)
+    np.testing.assert_allclose(np.mean((model.predict(X) - y) ** 2), 0.02, rtol=1e-9)
+    assert model.intercept_ == pytest.approx(y.mean())
+    staged = list(model.staged_predict(X_new))
+    np.testing.assert_allclose(staged[-1], model.predict(X_new))
+    assert SelfDistilledKernelRidge(n_rounds=0, gamma=1.5).fit(X, y).intercept_ == 0.0
+
+
+def test_gradient_flow_fit_intercept_against_expm():
+    import scipy.linalg
+
+    from hilbert_sd import GradientFlowKernelRegressor
+
+    X, y, X_new = data(30)
+    y = y - 7.0
+    t, eta, n = 40.0, 2.0, X.shape[0]
+    K, K_new = rbf_kernel(X, gamma=1.5), rbf_kernel(X_new, X, gamma=1.5)
+    yc = y - y.mean()
+    ref = K_new @ np.linalg.solve(K, yc - scipy.linalg.expm(-eta * t / n * K) @ yc) + y.mean()
+    model = GradientFlowKernelRegressor(time=t, learning_rate=eta, gamma=1.5,
+                                        fit_intercept=True).fit(X, y)
+    np.testing.assert_allclose(model.predict(X_new), ref, rtol=1e-7)
+    staged = np.stack(list(model.staged_predict(X_new, [t, 2 * t])))
+    np.testing.assert_allclose(staged[0], ref, rtol=1e-7)
+
+
+@pytest.mark.parametrize("make", ["sd", "flow"])
+def test_fitted_models_pickle_without_the_eigenvectors_unless_asked(make):
+    import pickle
+
+    from hilbert_sd import GradientFlowKernelRegressor
+
+    X, y, X_new = data(300)
+    cls = SelfDistilledKernelRidge if make == "sd" else GradientFlowKernelRegressor
+    lean = cls(gamma=1.5).fit(X, y)
+    full = cls(gamma=1.5, store_spectrum=True).fit(X, y)
+    n_by_n = 8 * X.shape[0] ** 2
+    assert len(pickle.dumps(lean)) < n_by_n / 10
+    assert len(pickle.dumps(full)) > n_by_n
+    assert not hasattr(lean, "spectrum_") and full.spectrum_.n == X.shape[0]
+    np.testing.assert_allclose(pickle.loads(pickle.dumps(lean)).predict(X_new),
+                               full.predict(X_new), rtol=1e-12)
+    if make == "flow":
+        # without the stored spectrum, staged_predict factors the kernel again: same numbers
+        np.testing.assert_allclose(np.stack(list(lean.staged_predict(X_new, [0.5, 3.0]))),
+                                   np.stack(list(full.staged_predict(X_new, [0.5, 3.0]))),
+                                   rtol=1e-10, atol=1e-13)
+
+
+def test_eigen_solver_names_the_allowed_backends():
+    X, y, _ = data()
+    with pytest.raises(ValueError, match="method='lanczos'; allowed: 'auto', 'dense'"):
+        SelfDistilledKernelRidge(eigen_solver="lanczos").fit(X, y)
+    dense = SelfDistilledKernelRidge(eigen_solver="dense", gamma=1.5).fit(X, y)
+    auto = SelfDistilledKernelRidge(gamma=1.5).fit(X, y)
+    np.testing.assert_array_equal(dense.alphas_, auto.alphas_)
+    with pytest.raises(ValueError, match="fit_intercept"):
+        SelfDistilledKernelRidge(fit_intercept="yes").fit(X, y)

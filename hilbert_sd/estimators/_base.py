@@ -50,7 +50,27 @@ class _KernelMixin:
         a precomputed matrix that is not PSD is replaced by its nearest PSD matrix, with a
         warning, as scikit-learn's estimators accept any symmetric matrix)."""
         K = self._get_kernel(X)
-        return decompose(K, on_indefinite="warn", check_input=self.kernel == "precomputed")
+        return decompose(K, method=self.eigen_solver, on_indefinite="warn",
+                         check_input=self.kernel == "precomputed")
+
+    def _center(self, y):
+        """Targets to fit and the intercept (the mean of y with ``fit_intercept``, else 0)."""
+        if self.fit_intercept not in (True, False):
+            raise ValueError(f"fit_intercept={self.fit_intercept!r}; allowed: True, False")
+        if not self.fit_intercept:
+            return y, (np.zeros(y.shape[1]) if y.ndim == 2 else 0.0)
+        mean = y.mean(axis=0)
+        return y - mean, (mean if y.ndim == 2 else float(mean))
+
+    def _keep_spectrum(self, spectrum, path):
+        """Keep the factorization only when asked: a fitted estimator predicts from X_fit_ and
+        dual_coef_ alone, and pickles without the n × n eigenvectors by default."""
+        if self.store_spectrum:
+            self.spectrum_ = spectrum
+            self.path_ = path
+        else:
+            for name in ("spectrum_", "path_"):
+                self.__dict__.pop(name, None)
 
     def predict(self, X):
         """Predict with the fitted function (round ``n_rounds``, or the flow at ``time``).
@@ -64,7 +84,7 @@ class _KernelMixin:
         -------
         ndarray of shape (n_queries,) or (n_queries, n_targets)
         """
-        return self._kernel_new(X) @ self.dual_coef_
+        return self._kernel_new(X) @ self.dual_coef_ + self.intercept_
 
     def _kernel_new(self, X):
         check_is_fitted(self)

@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 
-from hilbert_sd.distillation import _check_rule, self_distill
+from hilbert_sd.distillation import self_distill
 from hilbert_sd.estimators._base import _KernelMixin
 from hilbert_sd.exceptions import CollapseWarning
 
@@ -46,9 +46,21 @@ class SelfDistilledKernelRidge(_KernelMixin, RegressorMixin, BaseEstimator):
         Independent term of the polynomial kernel.
     kernel_params : dict, optional
         Further kernel parameters (e.g. ``{"depth": 2}`` for "ntk").
+    fit_intercept : bool, default=False
+        Centre y before fitting and add its mean back to every prediction (ε is then a budget
+        on the centred targets).
+    eigen_solver : {"auto", "dense"}, default="auto"
+        Backend of the one factorization (:func:`hilbert_sd.spectral.decompose`).
+    store_spectrum : bool, default=False
+        Keep the factorization (``spectrum_``, ``path_``) after ``fit``. Predictions need only
+        ``X_fit_`` and ``dual_coef_``, so by default a fitted model pickles without the
+        n × n eigenvectors.
 
     Attributes
     ----------
+    intercept_ : float or ndarray of shape (n_targets,)
+        Mean of y with ``fit_intercept``, else 0.
+
     alphas_ : ndarray of shape (T,)
         Ridge of each non-collapsed round (scikit-learn convention).
     collapse_round_ : int or None
@@ -63,7 +75,8 @@ class SelfDistilledKernelRidge(_KernelMixin, RegressorMixin, BaseEstimator):
     dual_coefs_ : ndarray of shape (n_rounds + 1, n_samples[, n_targets])
         Dual coefficients of every round.
     path_ : DistillationPath
-        The full path (eigenvectors, coefficients, per-round training error).
+        The full path (coefficients, per-round training error); only with
+        ``store_spectrum=True``.
     X_fit_ : ndarray of shape (n_samples, n_features)
         Training inputs (the training kernel matrix when ``kernel="precomputed"``).
     n_features_in_ : int
@@ -95,7 +108,8 @@ class SelfDistilledKernelRidge(_KernelMixin, RegressorMixin, BaseEstimator):
     """
 
     def __init__(self, epsilon=0.01, alpha=None, n_rounds=1, mix=0.0, kernel="rbf",
-                 gamma=None, degree=3, coef0=1, kernel_params=None):
+                 gamma=None, degree=3, coef0=1, kernel_params=None, fit_intercept=False,
+                 eigen_solver="auto", store_spectrum=False):
         self.epsilon = epsilon
         self.alpha = alpha
         self.n_rounds = n_rounds
@@ -105,6 +119,9 @@ class SelfDistilledKernelRidge(_KernelMixin, RegressorMixin, BaseEstimator):
         self.degree = degree
         self.coef0 = coef0
         self.kernel_params = kernel_params
+        self.fit_intercept = fit_intercept
+        self.eigen_solver = eigen_solver
+        self.store_spectrum = store_spectrum
 
     def fit(self, X, y):
         """Fit rounds 0, …, ``n_rounds``.
@@ -119,14 +136,12 @@ class SelfDistilledKernelRidge(_KernelMixin, RegressorMixin, BaseEstimator):
         -------
         self : SelfDistilledKernelRidge
         """
-        # validate once: the rule here, X and y by scikit-learn, K by the factorization; the
-        # engine then runs with its checks off
-        epsilon, alpha = (self.epsilon, None) if self.alpha is None else (None, self.alpha)
-        epsilon, alpha, mix, n_rounds, _ = _check_rule(
-            epsilon, alpha, self.mix, self.n_rounds, 1, "joint", "warn")
         X, y = self._validate_fit(X, y)
-        path = self_distill(self._spectrum(X), y, epsilon=epsilon, alpha=alpha,
-                            n_rounds=n_rounds, mix=mix, on_infeasible="warn", check_input=False)
+        y, self.intercept_ = self._center(y)
+        spectrum = self._spectrum(X)  # K is checked once, by the factorization
+        rule = {"epsilon": self.epsilon} if self.alpha is None else {"alpha": self.alpha}
+        path = self_distill(spectrum, y, n_rounds=self.n_rounds, mix=self.mix,
+                            on_infeasible="warn", **rule)
         T = path.collapse_round
         if T is not None:
             warnings.warn(
@@ -141,13 +156,13 @@ class SelfDistilledKernelRidge(_KernelMixin, RegressorMixin, BaseEstimator):
         self.collapse_round_ = T
         self.basis_weights_ = path.basis_weights
         self.eigenvalues_ = path.eigenvalues
-        self.path_ = path
+        self._keep_spectrum(spectrum, path)
         self.X_fit_ = X
         return self
 
     def staged_predict(self, X):
-        """Yield the predictions of rounds 0, 1, …, ``n_rounds`` in order (zeros after a
-        collapse).
+        """Yield the predictions of rounds 0, 1, …, ``n_rounds`` in order (zeros, or the
+        intercept, after a collapse).
 
         Parameters
         ----------
@@ -159,4 +174,4 @@ class SelfDistilledKernelRidge(_KernelMixin, RegressorMixin, BaseEstimator):
         """
         K_new = self._kernel_new(X)
         for dual in self.dual_coefs_:
-            yield K_new @ dual
+            yield K_new @ dual + self.intercept_

@@ -42,6 +42,15 @@ class GradientFlowKernelRegressor(_KernelMixin, RegressorMixin, BaseEstimator):
     method : {"flow", "gd"}, default="flow"
         Continuous flow, or discrete gradient descent with step ``learning_rate``
         (``fit`` raises ``ValueError`` when η λ_max / n ≥ 2, the unstable range).
+    fit_intercept : bool, default=False
+        Centre y before fitting and add its mean back to every prediction (ε is then a budget
+        on the centred targets).
+    eigen_solver : {"auto", "dense"}, default="auto"
+        Backend of the one factorization (:func:`hilbert_sd.spectral.decompose`).
+    store_spectrum : bool, default=False
+        Keep the factorization (``spectrum_``, ``path_``) after ``fit``. Predictions need only
+        ``X_fit_`` and ``dual_coef_``, so by default a fitted model pickles without the
+        n × n eigenvectors.
 
     Attributes
     ----------
@@ -50,7 +59,10 @@ class GradientFlowKernelRegressor(_KernelMixin, RegressorMixin, BaseEstimator):
     eigenvalues_ : ndarray of shape (n_samples,)
         Eigenvalues of the training kernel matrix, descending.
     spectrum_ : Spectrum
-        The eigendecomposition (reused by ``staged_predict``).
+        The eigendecomposition (reused by ``staged_predict``); only with
+        ``store_spectrum=True``, otherwise ``staged_predict`` factors the kernel again.
+    intercept_ : float or ndarray of shape (n_targets,)
+        Mean of y with ``fit_intercept``, else 0.
     X_fit_ : ndarray of shape (n_samples, n_features)
         Training inputs (the training kernel matrix for ``kernel="precomputed"``).
     n_features_in_ : int
@@ -82,7 +94,8 @@ class GradientFlowKernelRegressor(_KernelMixin, RegressorMixin, BaseEstimator):
     """
 
     def __init__(self, time=1.0, learning_rate=1.0, kernel="rbf", gamma=None, degree=3,
-                 coef0=1, kernel_params=None, method="flow"):
+                 coef0=1, kernel_params=None, method="flow", fit_intercept=False,
+                 eigen_solver="auto", store_spectrum=False):
         self.time = time
         self.learning_rate = learning_rate
         self.kernel = kernel
@@ -91,6 +104,9 @@ class GradientFlowKernelRegressor(_KernelMixin, RegressorMixin, BaseEstimator):
         self.coef0 = coef0
         self.kernel_params = kernel_params
         self.method = method
+        self.fit_intercept = fit_intercept
+        self.eigen_solver = eigen_solver
+        self.store_spectrum = store_spectrum
 
     def _check_params(self):
         method = _check_method(self.method)
@@ -115,11 +131,12 @@ class GradientFlowKernelRegressor(_KernelMixin, RegressorMixin, BaseEstimator):
         """
         method, eta, time = self._check_params()
         X, y = self._validate_fit(X, y)
+        y, self.intercept_ = self._center(y)
         spectrum = self._spectrum(X)
         path = flow_path(spectrum, y, [time], learning_rate=eta, method=method,
                          on_unstable="raise", check_input=False)
-        self.path_ = path
-        self.spectrum_ = spectrum
+        self._keep_spectrum(spectrum, path)
+        self._y_fit = y  # O(n): lets staged_predict factor again when the spectrum is not kept
         self.eigenvalues_ = spectrum.eigenvalues
         self.dual_coef_ = path.dual_coef(0)
         self.X_fit_ = X
@@ -144,8 +161,14 @@ class GradientFlowKernelRegressor(_KernelMixin, RegressorMixin, BaseEstimator):
         ndarray of shape (n_queries,) or (n_queries, n_targets)
         """
         check_is_fitted(self)
-        path = self.path_.at_times(times)
-        yield from path.predict(self._kernel_new(X), np.arange(len(path)))
+        K_new = self._kernel_new(X)
+        if "path_" in self.__dict__:
+            path = self.path_.at_times(times)
+        else:
+            path = flow_path(self._spectrum(self.X_fit_), self._y_fit, times,
+                             learning_rate=self.learning_rate, method=self.method,
+                             check_input=False)
+        yield from path.predict(K_new, np.arange(len(path))) + self.intercept_
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
