@@ -146,6 +146,48 @@ class Spectrum:
         null = self.eigenvalues <= self.rank_tolerance
         return np.sum(z[null] ** 2, axis=0) if z.ndim == 2 else float(np.sum(z[null] ** 2))
 
+    def leverages(self, filters, *, complement=False):
+        """Diagonals of the smoothers ``S_j = U diag(h_j) Uᵀ``, one per filter row ``h_j``.
+
+        ``diag S_j = (U ∘ U) h_j``: one (n × n)·(n × J) product of the squared eigenvectors
+        with the stacked filters, computed over blocks of rows so that ``U ∘ U`` is formed once
+        per call and never held whole (O(n²·J) work, O(n·J) memory beyond U).
+
+        Parameters
+        ----------
+        filters : array-like of shape (n,) or (J, n)
+            Filters ``h_j`` in the eigen-order of this spectrum (descending eigenvalues), one
+            entry per eigenvalue held.
+        complement : bool, default=False
+            Return ``diag(I − S_j) = (U ∘ U)(1 − h_j)`` instead. The rows of ``U ∘ U`` sum to
+            1 (U is orthogonal), so this is ``1 − diag S_j`` without the cancellation of
+            subtracting a leverage close to 1 (the leave-one-out denominator). (With fewer
+            eigenvectors than samples it is ``1 − diag S_j``.)
+
+        Returns
+        -------
+        ndarray of shape (n,) or (J, n)
+            Row j is ``diag S_j`` (or ``diag(I − S_j)``).
+        """
+        H = np.asarray(filters, dtype=np.float64)
+        single = H.ndim == 1
+        H = np.atleast_2d(H)
+        U = self._U
+        n, r = U.shape  # r < n: only the top eigen-directions are held (filters are 0 beyond)
+        if H.ndim != 2 or H.shape[1] != r:
+            raise ValueError(f"filters must have shape (n,) or (J, n) with n={r}; "
+                             f"got {np.shape(filters)}")
+        stable = complement and r == n  # (U ∘ U)(1 − h) needs rows of U ∘ U summing to 1
+        W = (1.0 - H) if stable else H
+        out = np.empty((n, W.shape[0]))
+        step = max(1, (1 << 21) // max(r, 1))
+        for i in range(0, n, step):
+            block = U[i:i + step]
+            out[i:i + step] = (block * block) @ W.T
+        if complement and not stable:
+            out = 1.0 - out
+        return out[:, 0].copy() if single else np.ascontiguousarray(out.T)
+
     def basis(self, rank=None):
         """The top-``rank`` eigenvectors as an explicit (n, rank) array (all when None).
 
@@ -347,7 +389,12 @@ class SpectralPath:
 
     Index arguments: an int (negative counts from the end), an array of ints (a leading axis
     in the result), or None (the subclass's default: every point, or the last round for a
-    distillation path).
+    distillation path). The model-selection criteria (:meth:`gcv`, :meth:`loo`) read None as
+    every point.
+
+    A path whose target coefficients hold fewer than n eigen-directions (a low-rank spectrum)
+    passes ``outside_energy``, the targets' squared norm outside them (``‖y‖² − ‖z‖²`` per
+    column): every filter leaves it as residual, and :meth:`gcv` adds it.
     """
 
     #: what None means for an index argument: "all" points or the "last" one
@@ -355,10 +402,13 @@ class SpectralPath:
     #: name of one path point in messages ("round", "time", "step")
     _point_name = "index"
 
-    def __init__(self, spectrum, target_coefficients, y_ndim):
+    def __init__(self, spectrum, target_coefficients, y_ndim, outside_energy=None):
         self.spectrum = spectrum
         self._z = target_coefficients  # (n, m)
         self._y_ndim = y_ndim
+        # ‖y‖² − ‖z‖² per column when z holds fewer than n eigen-directions (a low-rank
+        # spectrum); None when z holds them all (every dense spectrum)
+        self._outside_energy = outside_energy
 
     # ---- to implement ----------------------------------------------------------------------
     def __len__(self):
@@ -473,5 +523,211 @@ class SpectralPath:
         """
         return self.filters.sum(axis=1)
 
+    # ---- model selection along the path (theory.md §9) ---------------------------------
+    def _criterion_indices(self, index):
+        """Like :meth:`_indices`, but None means every point whatever the subclass default."""
+        if index is None:
+            return np.arange(len(self)), False
+        return self._indices(index)
+
+    def _criterion_out(self, values, scalar):
+        """(J, k) → (J,) for one shared filter, (J, m) for per-column filters."""
+        if values.shape[1] == 1:
+            values = values[:, 0]
+        return values[0] if scalar else values
+
+    def _residual_energy(self, h):
+        """‖(I − S_j) y‖² per point and filter column: (J, k), O(n) per point.
+
+        ``Σ_k (1 − h_k)² z_k²`` by Parseval, plus the energy of y outside the directions z
+        holds (left as residual by every filter). Columns sharing one filter are summed.
+        """
+        z = self._z
+        with np.errstate(over="ignore", invalid="ignore"):
+            per_col = np.sum(((1.0 - h) * z) ** 2, axis=1)  # (J, m)
+        if z.shape[0] < self.spectrum.n:
+            if self._outside_energy is None:
+                raise ValueError(
+                    f"{type(self).__name__}: the target coefficients hold {z.shape[0]} of "
+                    f"{self.spectrum.n} eigen-directions and the path was built without "
+                    "outside_energy (the targets' energy outside them), which every filter "
+                    "leaves as residual")
+            per_col = per_col + np.reshape(self._outside_energy, (1, -1))
+        if h.shape[2] == 1:
+            return per_col.sum(axis=1, keepdims=True)
+        return per_col
+
+    def gcv(self, index=None):
+        """Generalized cross-validation of every path point (theory.md §9).
+
+        ``GCV(j) = (1/n)‖(I − S_j) y‖² / (1 − tr S_j / n)²`` for the smoother
+        ``S_j = U diag(h_j) Uᵀ`` (Craven & Wahba's criterion [standard]), with the residual
+        energy ``Σ_k (1 − h_j[k])² z_k²`` (Parseval) and ``tr S_j = Σ_k h_j[k]``: O(n) per
+        point after the one projection of y the path already holds.
+
+        Parameters
+        ----------
+        index : int, array-like of int, or None
+            Path points; None means every point (also on a distillation path, whose other
+            methods read None as the last round).
+
+        Returns
+        -------
+        ndarray of shape (J,), or (J, m) when each output column has its own filter
+            (a scalar for an int index). ``inf`` where ``tr S_j = n`` (an interpolating
+            smoother, for which GCV is undefined).
+
+        Notes
+        -----
+        Multi-output targets Y (n × m) sharing one filter (joint distillation, flow) sum the
+        columns' residuals, ``(1/n)‖(I − S_j) Y‖²_F``, the Frobenius convention of the joint
+        budget; per-column filters (``multioutput="independent"``) give one criterion per
+        column.
+
+        GCV is a criterion for *linear* smoothers. For a fixed ridge, a flow time or a
+        descent step the filters do not depend on y and it is the standard one. For the
+        budget rule of :func:`hilbert_sd.self_distill` (``epsilon``) the ridges are found from
+        y, so the path is not a linear smoother of y: GCV evaluated at the found ridges is a
+        heuristic [derived], not an estimate with GCV's guarantees. k-fold cross-validation
+        along the path (:func:`hilbert_sd.model_selection.cv_self_distill`) is exact there.
+
+        Raises
+        ------
+        ValueError
+            For a path that is not a linear filter of its targets (explicitly iterated
+            noisy-label rules).
+        """
+        idx, scalar = self._criterion_indices(index)
+        h = self._filter_rows(idx)  # (J, n, k)
+        n = self.n_samples
+        rss = self._residual_energy(h)  # (J, k)
+        dof = h.sum(axis=1)  # (J, k)
+        denom = (1.0 - dof / n) ** 2
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            out = np.where(denom > 0, (rss / n) / denom, np.inf)
+        return self._criterion_out(out, scalar)
+
+    def _loo_exact(self, h):
+        """(J, k) bool: which filter columns are ridge filters λ/(λ + α)."""
+        J, n, k = h.shape
+        rows = h.transpose(0, 2, 1).reshape(J * k, n)
+        return _is_ridge_filter(self.eigenvalues, rows).reshape(J, k)
+
+    @property
+    def loo_is_exact(self):
+        """Which path points have an exact leave-one-out shortcut in :meth:`loo`.
+
+        True where the filter is a ridge filter ``h = λ/(λ + α)`` for one α in (0, ∞] on this
+        spectrum (checked to a relative 1e-9 of ``h(1 − h)``): the smoother is then
+        ``K(K + αI)⁻¹`` and the shortcut is the leave-one-out refit of that kernel ridge
+        regression [standard]. This is round 0 of every distillation path (the ridge held at
+        its value on all n points; the budget rule would re-solve it without the left-out
+        point), any kernel-ridge path, and the zero filter (a collapsed round, flow time 0),
+        whose leave-one-out prediction is 0. Later rounds of self-distillation, boosting and
+        flow times > 0 are products or functions of smoothers, for which the shortcut is an
+        approximation (False).
+
+        Returns
+        -------
+        ndarray of bool, shape (J,) (or (J, m) for per-column filters)
+        """
+        h = self._filter_rows(np.arange(len(self)))
+        return self._criterion_out(self._loo_exact(h), False)
+
+    def loo(self, index=None, *, exact_only=False):
+        """Mean squared leave-one-out residual of every path point, by the shortcut.
+
+        ``LOO(j) = (1/n) Σ_i ((y_i − f_j(x_i)) / (1 − S_j[i, i]))²`` with the residuals
+        ``U diag(1 − h_j) z`` and the leverages ``diag(I − S_j)`` from
+        :meth:`Spectrum.leverages` (one (n × n)·(n × J) product for every requested point).
+
+        **Exact only for ridge filters.** For kernel ridge regression (round 0 of a
+        distillation path, any fixed ridge) the shortcut equals the n literal
+        leave-one-out refits [standard]. For every other filter (self-distillation rounds
+        ≥ 1, mixing, boosting, gradient-flow times > 0) it is *not* the leave-one-out refit
+        of the procedure, only the same formula applied to its smoother: an approximation.
+        :attr:`loo_is_exact` says which points are exact; ``exact_only=True`` returns NaN at
+        the others, so that an approximate value cannot be taken for an exact one.
+
+        Parameters
+        ----------
+        index : int, array-like of int, or None
+            Path points; None means every point.
+        exact_only : bool, default=False
+            NaN at the points whose shortcut is an approximation.
+
+        Returns
+        -------
+        ndarray of shape (J,), or (J, m) when each output column has its own filter
+            (a scalar for an int index). Multi-output targets sharing one filter sum the
+            columns' squared leave-one-out residuals, as :meth:`gcv`. ``inf`` where some
+            leverage is 1 (a point the smoother interpolates whatever its label).
+
+        Notes
+        -----
+        For the budget rule the smoother is not linear in y (its ridges are found from y);
+        even round 0's exact value is the leave-one-out error of the ridge found on all n
+        points, not of re-running the budget rule. k-fold CV along the path is exact for
+        every rule (:mod:`hilbert_sd.model_selection`).
+
+        Raises
+        ------
+        ValueError
+            For a path that is not a linear filter of its targets, or whose target
+            coefficients do not cover all n eigen-directions (the residual vector is then
+            unknown to the path).
+        """
+        idx, scalar = self._criterion_indices(index)
+        h = self._filter_rows(idx)  # (J, n, k)
+        J, n, k = h.shape
+        if self._z.shape[0] < self.spectrum.n:
+            raise ValueError(f"{type(self).__name__}.loo needs target coefficients in all "
+                             f"{self.spectrum.n} eigen-directions; this path holds "
+                             f"{self._z.shape[0]}")
+        with np.errstate(over="ignore", invalid="ignore"):
+            resid = self.spectrum.reconstruct((1.0 - h) * self._z)  # (J, n, m): y − f_j(X)
+        rows = h.transpose(0, 2, 1).reshape(J * k, n)
+        denom = self.spectrum.leverages(rows, complement=True).reshape(J, k, n)
+        denom = denom.transpose(0, 2, 1)  # (J, n, k)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            e2 = np.where(denom != 0, (resid / denom) ** 2, np.inf)  # (J, n, m)
+        per_col = e2.mean(axis=1)  # (J, m)
+        out = per_col.sum(axis=1, keepdims=True) if k == 1 else per_col
+        if exact_only:
+            out = np.where(self._loo_exact(h), out, np.nan)
+        return self._criterion_out(out, scalar)
+
     def __repr__(self):
         return f"{type(self).__name__}(n={self.n_samples}, {self._point_name}s={len(self)})"
+
+
+def _is_ridge_filter(eigenvalues, rows, rtol=1e-9):
+    """Whether each filter row h (P, n) is λ/(λ + α) for one α ∈ (0, ∞] (bool (P,)).
+
+    α is read off the direction where h(1 − h) is largest (best conditioned), then every
+    direction is compared with the ridge filter it implies, to ``rtol · r(1 − r)`` (plus the
+    round-off of α's estimate and of h itself). The zero filter is the α = ∞ ridge; a 0/1
+    filter (interpolant, cut-off) is no ridge with α > 0.
+    """
+    lam = np.asarray(eigenvalues, dtype=np.float64)
+    H = np.asarray(rows, dtype=np.float64)
+    P = H.shape[0]
+    if P == 0:
+        return np.zeros(0, dtype=bool)
+    eps = np.finfo(np.float64).eps
+    zero = np.all(H == 0.0, axis=1)
+    with np.errstate(invalid="ignore", over="ignore"):
+        mid = np.where(lam > 0, H * (1.0 - H), -np.inf)
+    mid = np.where(np.isnan(mid), -np.inf, mid)
+    k = np.argmax(mid, axis=1)
+    rng = np.arange(P)
+    hk, lk, mk = H[rng, k], lam[k], mid[rng, k]
+    valid = np.isfinite(mk) & (mk > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        alpha = np.where(valid, lk * (1.0 - hk) / np.where(valid, hk, 1.0), np.inf)
+        r = lam[None, :] / (lam[None, :] + alpha[:, None])
+        r = np.where(np.isfinite(alpha)[:, None], r, 0.0)
+        rel = rtol + 16.0 * eps / np.where(valid, np.minimum(hk, 1.0 - hk), 1.0)
+        tol = rel[:, None] * r * (1.0 - r) + 16.0 * eps * r + np.finfo(np.float64).tiny
+        close = np.all(np.abs(H - r) <= tol, axis=1)
+    return zero | (valid & close)
