@@ -16,6 +16,7 @@ _ATTRIBUTES = {
     "self_distill": "hilbert_sd.distillation",
     "DistillationPath": "hilbert_sd.distillation",
     "SelfDistilledKernelRidge": "hilbert_sd.estimators",
+    "SelfDistilledKernelClassifier": "hilbert_sd.estimators",
     "GradientFlowKernelRegressor": "hilbert_sd.estimators",
     "gradient_flow": "hilbert_sd.flow",
     "filter_path": "hilbert_sd._filter_path",

@@ -6,7 +6,8 @@ from sklearn.kernel_ridge import KernelRidge
 from sklearn.metrics.pairwise import rbf_kernel
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from hilbert_sd import CollapseWarning, InfeasibleBudgetWarning, SelfDistilledKernelRidge
+from hilbert_sd import (CollapseWarning, InfeasibleBudgetWarning, SelfDistilledKernelClassifier,
+                        SelfDistilledKernelRidge)
 
 from naive import naive_self_distill
 
@@ -17,6 +18,8 @@ from naive import naive_self_distill
         SelfDistilledKernelRidge(kernel="precomputed"),
         SelfDistilledKernelRidge(alpha=0.1, n_rounds=3, mix=0.2, kernel="laplacian"),
         SelfDistilledKernelRidge(epsilon=0.05, n_rounds=2, kernel="polynomial", degree=2),
+        SelfDistilledKernelClassifier(),
+        SelfDistilledKernelClassifier(kernel="precomputed", n_rounds=2),
     ]
 )
 def test_sklearn_compatible(estimator, check):
@@ -210,3 +213,31 @@ def test_eigen_solver_names_the_allowed_backends():
     np.testing.assert_array_equal(dense.alphas_, auto.alphas_)
     with pytest.raises(ValueError, match="fit_intercept"):
         SelfDistilledKernelRidge(fit_intercept="yes").fit(X, y)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_classifier_is_kernel_ridge_on_plus_minus_one_codes(n_classes):
+    """Round 0: scikit-learn's KernelRidge on the RidgeClassifier coding (+1 for the class,
+    -1 elsewhere; one column for two classes) at the found ridge; classes by argmax / sign;
+    later rounds refit the previous scores (literal refits)."""
+    rng = np.random.default_rng(n_classes)
+    X = rng.uniform(-1, 1, (60, 2))
+    labels = np.array(["a", "b", "c"])[:n_classes]
+    y = labels[(X[:, 0] > 0).astype(int) + (n_classes == 3) * (X[:, 1] > 0.5)]
+    clf = SelfDistilledKernelClassifier(epsilon=0.05, n_rounds=2, gamma=2.0).fit(X, y)
+    assert clf.collapse_round_ is None
+    Y = np.where(y[:, None] == labels[None, :], 1.0, -1.0)
+    if n_classes == 2:
+        Y = Y[:, 1]
+    X_new = rng.uniform(-1, 1, (20, 2))
+    targets = Y
+    for t in range(3):
+        ref = KernelRidge(alpha=clf.alphas_[t], kernel="rbf", gamma=2.0).fit(X, targets)
+        scores = list(clf.staged_decision_function(X_new))[t]
+        np.testing.assert_allclose(scores, ref.predict(X_new), rtol=1e-8, atol=1e-10)
+        targets = ref.predict(X)
+    scores = clf.decision_function(X_new)
+    expected = labels[(scores > 0).astype(int)] if n_classes == 2 else labels[scores.argmax(1)]
+    np.testing.assert_array_equal(clf.predict(X_new), expected)
+    np.testing.assert_array_equal(list(clf.staged_predict(X_new))[-1], expected)
+    assert list(clf.classes_) == list(labels)

@@ -5,9 +5,10 @@ Each is a thin layer over the functional engine (:func:`hilbert_sd.self_distill`
 the kernel once, and asks the path. The engine never imports this layer.
 """
 
+from hilbert_sd.estimators.classifier import SelfDistilledKernelClassifier
 from hilbert_sd.estimators.distillation import SelfDistilledKernelRidge
 from hilbert_sd.estimators.flow import GradientFlowKernelRegressor
 from hilbert_sd.estimators.linear import SoftLabelLogisticRegression
 
-__all__ = ["GradientFlowKernelRegressor", "SelfDistilledKernelRidge",
-           "SoftLabelLogisticRegression"]
+__all__ = ["GradientFlowKernelRegressor", "SelfDistilledKernelClassifier",
+           "SelfDistilledKernelRidge", "SoftLabelLogisticRegression"]

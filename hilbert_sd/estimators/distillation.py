@@ -137,6 +137,10 @@ class SelfDistilledKernelRidge(_KernelMixin, RegressorMixin, BaseEstimator):
         self : SelfDistilledKernelRidge
         """
         X, y = self._validate_fit(X, y)
+        return self._fit(X, y)
+
+    def _fit(self, X, y):
+        """Fit validated inputs and float targets (shared with the classifier)."""
         y, self.intercept_ = self._center(y)
         spectrum = self._spectrum(X)  # K is checked once, by the factorization
         rule = {"epsilon": self.epsilon} if self.alpha is None else {"alpha": self.alpha}
@@ -148,7 +152,7 @@ class SelfDistilledKernelRidge(_KernelMixin, RegressorMixin, BaseEstimator):
                 f"the fit collapsed to the zero function at round {T} of 0..{self.n_rounds} "
                 f"(||y_{T}||^2 <= n * epsilon); predictions are 0 from round {T} on",
                 CollapseWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
         self.dual_coefs_ = path.dual_coef(np.arange(path.n_rounds + 1))
         self.dual_coef_ = self.dual_coefs_[-1]
