@@ -325,8 +325,8 @@ def cv_self_distill(K, y, *, epsilons=None, alphas=None, max_rounds=10, cv=5, mi
     grid value one :func:`hilbert_sd.self_distill` run on that spectrum (rounds
     0..``max_rounds``); the held-out predictions of all rounds in one product
     (``path.predict(K[test][:, train], rounds)``). A grid of budgets × rounds costs k
-    factorizations instead of k × |grid| × rounds refits, and every score is that of the literal
-    refits on the fold (exact, also for the budget rule).
+    factorizations instead of k × (grid size) × rounds refits, and every score is that of the
+    literal refits on the fold (exact, also for the budget rule).
 
     Parameters
     ----------
@@ -386,7 +386,7 @@ def cv_self_distill(K, y, *, epsilons=None, alphas=None, max_rounds=10, cv=5, mi
     >>> rng = np.random.default_rng(0)
     >>> x = rng.uniform(0, 1, (40, 1))
     >>> y = np.sin(2 * np.pi * x[:, 0]) + 0.2 * rng.standard_normal(40)
-    >>> res = cv_self_distill(gram(x, gamma=20.0), y, epsilons=[0.01, 0.04], max_rounds=3)
+    >>> res = cv_self_distill(gram(x, gamma=20.0), y, epsilons=[0.04, 0.1], max_rounds=3)
     >>> res.scores.shape
     (5, 2, 4)
     >>> sorted(res.best_params)
