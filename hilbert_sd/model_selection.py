@@ -258,7 +258,7 @@ def _splits(cv, n, y, groups, random_state):
     if isinstance(cv, numbers.Integral) and not isinstance(cv, bool):
         cv = check_scalar(cv, "cv", low=2, integer=True)
         if cv > n:
-            raise ValueError(f"cv={cv} folds need at least {cv} samples; got n={n}")
+            raise ValueError(f"cv={cv} folds need at least {cv} samples; got n_samples={n}")
         shuffle = random_state is not None
         splitter = KFold(n_splits=cv, shuffle=shuffle,
                          random_state=random_state if shuffle else None)

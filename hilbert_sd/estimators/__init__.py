@@ -6,9 +6,11 @@ the kernel once, and asks the path. The engine never imports this layer.
 """
 
 from hilbert_sd.estimators.classifier import SelfDistilledKernelClassifier
+from hilbert_sd.estimators.cv import GradientFlowKernelRegressorCV, SelfDistilledKernelRidgeCV
 from hilbert_sd.estimators.distillation import SelfDistilledKernelRidge
 from hilbert_sd.estimators.flow import GradientFlowKernelRegressor
 from hilbert_sd.estimators.linear import SoftLabelLogisticRegression
 
-__all__ = ["GradientFlowKernelRegressor", "SelfDistilledKernelClassifier",
-           "SelfDistilledKernelRidge", "SoftLabelLogisticRegression"]
+__all__ = ["GradientFlowKernelRegressor", "GradientFlowKernelRegressorCV",
+           "SelfDistilledKernelClassifier", "SelfDistilledKernelRidge",
+           "SelfDistilledKernelRidgeCV", "SoftLabelLogisticRegression"]
