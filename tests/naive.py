@@ -125,3 +125,90 @@ def eigen_ridges(lam, energies, epsilon, *, n_rounds, rank_tol=0.0, max_expand=2
         out.append(alpha)
         e = e * (lam / (lam + alpha)) ** 2
     return np.array(out)
+
+
+# ================================================================ the regularizer family
+def naive_mixed_self_distill(K, y, xis, *, alpha=None, epsilon=None, K_new=None):
+    """Mixed self-distillation by literal refits: round t >= 1 refits
+    xi_t * (fit of round t - 1 at the training inputs) + (1 - xi_t) * y.
+
+    ``xis`` holds xi_1 .. xi_R (any reals); with ``epsilon`` every round's ridge is found by
+    :func:`budget_ridge` on its own targets. Returns (alphas, train_preds, new_preds) as
+    :func:`naive_self_distill`.
+    """
+    y = np.array(y, dtype=float)
+    targets = y.copy()
+    alphas, train_preds, new_preds = [], [], []
+    for t in range(len(xis) + 1):
+        a = alpha if alpha is not None else budget_ridge(K, targets, epsilon)
+        if np.isinf(a):
+            pred = np.zeros_like(targets)
+            new = None if K_new is None else np.zeros((K_new.shape[0],) + targets.shape[1:])
+        else:
+            pred, new = krr_fit_predict(K, targets, a, K_new)
+        alphas.append(a)
+        train_preds.append(pred)
+        new_preds.append(new)
+        if t < len(xis):
+            targets = xis[t] * pred + (1.0 - xis[t]) * y
+    return alphas, train_preds, new_preds
+
+
+def naive_boosting(K, y, alpha, n_steps, K_new=None):
+    """L2-boosting / iterated Tikhonov by literal refits: fit the residual, add the fit.
+
+    Returns (train_preds, new_preds), one entry per step 0 .. n_steps (step 0 = one ridge fit).
+    """
+    y = np.array(y, dtype=float)
+    fit = np.zeros_like(y)
+    new = None if K_new is None else np.zeros((K_new.shape[0],) + y.shape[1:])
+    train_preds, new_preds = [], []
+    for _ in range(n_steps + 1):
+        pred, pred_new = krr_fit_predict(K, y - fit, alpha, K_new)
+        fit = fit + pred
+        train_preds.append(fit.copy())
+        if K_new is not None:
+            new = new + pred_new
+            new_preds.append(new.copy())
+    return train_preds, new_preds
+
+
+def naive_spectral_cutoff(K, y, rank, K_new=None):
+    """Kernel principal component regression with ``rank`` components, from numpy's eigh.
+
+    The fit is the projection of y onto the top-``rank`` eigenvectors; the function is
+    k(x, X) V_r diag(1/lambda_r) V_r^T y. Returns (train_pred, new_pred).
+    """
+    lam, V = np.linalg.eigh(K)
+    top = np.argsort(lam)[::-1][:rank]
+    Vr, lr = V[:, top], lam[top]
+    coef = Vr.T @ y
+    train = Vr @ coef
+    inv = (1.0 / lr).reshape((-1,) + (1,) * (coef.ndim - 1))
+    new = None if K_new is None else K_new @ (Vr @ (inv * coef))
+    return train, new
+
+
+def smoother_matrix(K, alpha):
+    """The kernel ridge smoother S (y -> fit at the training inputs), column by column from
+    one KernelRidge fit of the identity matrix."""
+    n = K.shape[0]
+    return KernelRidge(alpha=alpha, kernel="precomputed").fit(K, np.eye(n)).predict(K)
+
+
+def mixed_smoother(S, xis):
+    """The smoother of mixed self-distillation after len(xis) rounds, in sample space:
+    S_0 = S, S_t = S (xi_t S_{t-1} + (1 - xi_t) I)."""
+    n = S.shape[0]
+    St = S.copy()
+    for x in xis:
+        St = S @ (x * St + (1.0 - x) * np.eye(n))
+    return St
+
+
+def expected_risk(S, f_star, noise_var):
+    """E (1/n) ||S (f* + e) - f*||^2 with e ~ N(0, noise_var I): bias plus variance, from the
+    smoother matrix: ||(S - I) f*||^2 / n + noise_var ||S||_F^2 / n."""
+    n = S.shape[0]
+    bias = S @ f_star - f_star
+    return float(bias @ bias / n + noise_var * np.sum(S**2) / n)
