@@ -21,7 +21,7 @@ Optimal mixing under the expected in-sample risk
 ``R(h) = (1/n) Σ_k [(h_k − 1)² θ_k² + h_k² σ²]`` (fixed design, ``θ = Uᵀ f*``, noise variance
 σ²) [derived]: :func:`optimal_xi` (one step, closed form), :func:`optimal_schedule` (k steps,
 one equality-constrained least-squares problem) and :func:`optimal_ridge` (the best kernel
-ridge regression, the baseline). See the documentation page "The regularizer family".
+ridge regression, the baseline). The family and these results: :doc:`/topics/family`.
 
 The private functions (leading underscore) are the kernels that the paths, estimators and
 studies call after validating once: arrays in, arrays out, no checks inside.

@@ -459,6 +459,22 @@ def test_optimal_risk_is_monotone_in_k_and_ties_or_beats_the_best_ridge_at_its_r
             assert risks[1] > best.risk
 
 
+def test_enough_steps_reach_the_oracle_filter_at_any_ridge():
+    """k >= the number of distinct positive eigenvalues: the oracle theta^2/(theta^2 + s2)."""
+    lam = np.array([2.0, 1.1, 0.5, 0.2, 0.0])
+    theta = np.array([1.0, -0.4, 0.3, 0.2, 0.7])
+    noise_var = 0.3
+    oracle = theta**2 / (theta**2 + noise_var)
+    oracle[lam == 0] = 0.0
+    oracle_risk = np.mean((1 - oracle) ** 2 * theta**2 + oracle**2 * noise_var)
+    best = filters.optimal_ridge(lam, theta, noise_var)
+    for alpha in (0.3, 1.0, 3.0):
+        opt = filters.optimal_schedule(lam, alpha, theta, noise_var, 4)
+        np.testing.assert_allclose(opt.filter, oracle, atol=1e-9)
+        assert opt.risk == pytest.approx(oracle_risk, rel=1e-12)
+        assert opt.risk < best.risk
+
+
 def test_heavy_noise_makes_the_optimal_weight_exceed_one():
     """Das & Sanghavi's qualitative claim: under heavy label noise the optimal xi > 1."""
     K, f, lam, theta = risk_problem(12, 1.0)
