@@ -1125,10 +1125,13 @@ def optimal_ridge(eigenvalues, theta, noise_var):
     if u_hi > u_lo:
         G = int(min(_RIDGE_GRID_MAX, max(16, _RIDGE_GRID_PER_UNIT * (u_hi - u_lo))))
         grid = np.linspace(u_lo, u_hi, G + 1)
-        alphas = np.exp(grid)
-        inv = 1.0 / (lam[None, :] + alphas[:, None])
-        s_g, w_g = lam[None, :] * inv, alphas[:, None] * inv
-        d = np.sum(s_g * w_g * (w_g * t2 - s_g * noise_var), axis=1)
+        d = np.empty(G + 1)
+        rows = max(1, (1 << 20) // max(n, 1))  # blocks of ~1e6 entries: bounded memory
+        for start in range(0, G + 1, rows):
+            alphas = np.exp(grid[start:start + rows])[:, None]
+            inv = 1.0 / (lam[None, :] + alphas)
+            s_g, w_g = lam[None, :] * inv, alphas * inv
+            d[start:start + rows] = np.sum(s_g * w_g * (w_g * t2 - s_g * noise_var), axis=1)
         for i in np.nonzero((d[:-1] < 0) & (d[1:] >= 0))[0]:
             if d[i + 1] == 0.0:
                 candidates.append(float(grid[i + 1]))
