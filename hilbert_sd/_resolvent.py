@@ -88,6 +88,41 @@ def _log_g_and_slope(log_lam, log_e, u):
     return top + math.log(total), 2.0 * slope / total
 
 
+# reassociation lets LLVM vectorize the two sums; no nnan/ninf, so inf/nan still propagate
+_FASTMATH = {"reassoc", "contract", "arcp", "nsz"}
+
+#: the fast linear-scale evaluation is used while the budget, relative to the largest energy,
+#: stays above e^_LINEAR_RANGE: terms that underflow there are below 1e-40 of the budget
+_LINEAR_RANGE = -600.0
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def _g_and_slope_linear(lam, e_hat, alpha):
+    """g(alpha) = sum w^2 e and dg/dlog(alpha) = 2 sum e w^2 (1 - w) in one pass, for
+    energies scaled to at most 1 (no overflow) and a budget far above underflow."""
+    g = 0.0
+    dg = 0.0
+    for k in range(lam.shape[0]):
+        inv = 1.0 / (alpha + lam[k])
+        w = alpha * inv
+        t = e_hat[k] * w * w
+        g += t
+        dg += 2.0 * t * (lam[k] * inv)
+    return g, dg
+
+
+@numba.njit(cache=True)
+def _eval(linear, lam, e_hat, top, log_lam, log_e, u):
+    """(log g, d log g / du) at u: linear scale with the scaled energies when ``linear``,
+    else the log-space sums."""
+    if linear:
+        g, dg = _g_and_slope_linear(lam, e_hat, math.exp(u))
+        if g <= 0.0:
+            return -np.inf, 0.0
+        return math.log(g) + top, dg / g
+    return _log_g_and_slope(log_lam, log_e, u)
+
+
 @numba.njit(cache=True)
 def _logsumexp(v, mask_null, log_lam, log_rank_tol):
     """logsumexp of v over all k (mask_null False) or over the null directions only."""
@@ -108,16 +143,38 @@ def _logsumexp(v, mask_null, log_lam, log_rank_tol):
 
 
 @numba.njit(cache=True)
-def _solve_round(log_lam, log_e, log_b, log_rank_tol, log_lam_pos_min, u_hint):
+def _solve_round(lam, log_lam, log_e, e_hat, log_b, log_rank_tol, log_lam_pos_min, u_hint):
     """Solve log g(u) = log b for one round (``u_hint``: a known lower bound on u, or -inf).
 
-    Returns (alpha, status): status 0 found, 1 collapse (zero function feasible),
-    2 infeasible (the null-space energy alone exceeds the budget; alpha is then nan).
+    ``e_hat`` is work space (n,). Returns (alpha, status): status 0 found, 1 collapse (zero
+    function feasible), 2 infeasible (the null-space energy alone exceeds the budget; alpha is
+    then nan).
     """
-    log_total = _logsumexp(log_e, False, log_lam, log_rank_tol)
+    # energies relative to the largest (one exp per direction): the totals need no
+    # logsumexp, and the root is found in linear arithmetic (fast) unless the budget lies so far
+    # below the energies that terms near the root would underflow; then in log-space sums
+    n = log_e.shape[0]
+    top = -np.inf
+    for k in range(n):
+        if log_e[k] > top:
+            top = log_e[k]
+    if top == -np.inf:
+        return np.inf, 1  # zero targets: the zero function fits them
+    total_hat = 0.0
+    floor_hat = 0.0
+    for k in range(n):
+        e_hat[k] = math.exp(log_e[k] - top)
+        total_hat += e_hat[k]
+        if log_lam[k] <= log_rank_tol:
+            floor_hat += e_hat[k]
+    log_total = top + math.log(total_hat)
     if log_total <= log_b + math.log1p(COLLAPSE_RTOL):
         return np.inf, 1
-    log_floor = _logsumexp(log_e, True, log_lam, log_rank_tol)
+    linear = log_b - top > _LINEAR_RANGE
+    if linear:
+        log_floor = top + math.log(floor_hat) if floor_hat > 0.0 else -np.inf
+    else:
+        log_floor = _logsumexp(log_e, True, log_lam, log_rank_tol)
     if log_floor >= log_b:
         return np.nan, 2
     # Bracket of M2 (derived): λ_min/(r − 1) ≤ α ≤ λ_max/(r − 1), r = ‖y‖/√b, in logs:
@@ -130,23 +187,23 @@ def _solve_round(log_lam, log_e, log_b, log_rank_tol, log_lam_pos_min, u_hint):
         u_lo = u_hi - 7.0
     if u_hint > u_lo and u_hint < u_hi:
         u_lo = u_hint  # M3 (derived): without mixing the ridge grows every round
-    h_lo, _ = _log_g_and_slope(log_lam, log_e, u_lo)
+    h_lo, _ = _eval(linear, lam, e_hat, top, log_lam, log_e, u_lo)
     it = 0
     while h_lo > log_b and it < _MAX_EXPAND:
         u_lo -= 5.0
-        h_lo, _ = _log_g_and_slope(log_lam, log_e, u_lo)
+        h_lo, _ = _eval(linear, lam, e_hat, top, log_lam, log_e, u_lo)
         it += 1
     if h_lo > log_b:
         return np.nan, 2  # g stays above the budget as α → 0: the floor is numerically reached
-    h_hi, _ = _log_g_and_slope(log_lam, log_e, u_hi)
+    h_hi, _ = _eval(linear, lam, e_hat, top, log_lam, log_e, u_hi)
     it = 0
     while h_hi < log_b and it < _MAX_EXPAND:
         u_hi += 5.0
-        h_hi, _ = _log_g_and_slope(log_lam, log_e, u_hi)
+        h_hi, _ = _eval(linear, lam, e_hat, top, log_lam, log_e, u_hi)
         it += 1
     u = 0.5 * (u_lo + u_hi)
     for _ in range(_MAX_NEWTON):
-        lg, slope = _log_g_and_slope(log_lam, log_e, u)
+        lg, slope = _eval(linear, lam, e_hat, top, log_lam, log_e, u)
         h = lg - log_b
         if h > 0.0:
             u_hi = u
@@ -223,11 +280,18 @@ def _paths(log_lam, log_e0, log_b, log_keep, keep_neg, log_rest, rest_neg, monot
     n_done : (k,) rounds done per column; a column stops early at a collapse without mixing
         (every later round is the zero function; the rows after it read collapsed)
     """
+    lam = np.exp(log_lam)
+    e_hat = np.empty(log_lam.shape[0])
     n, k = log_e0.shape
+    # one contiguous row per column: the loops below run over eigen-directions
+    le0 = np.ascontiguousarray(log_e0.T)
+    log_c = np.ascontiguousarray(log_c0.T)
+    neg_c = np.ascontiguousarray(neg_c0.T)
+    inv_lam = np.empty(n)
+    for i in range(n):
+        inv_lam[i] = 1.0 / lam[i] if lam[i] > 0.0 else np.inf
     alphas = np.full((n_fits, k), np.inf)
     status = np.full((n_fits, k), 1, dtype=np.int8)
-    log_c = log_c0.copy()
-    neg_c = neg_c0.copy()
     n_done = np.zeros(k, dtype=np.int64)
     log_e = np.empty(n)
     for j in range(k):
@@ -238,9 +302,9 @@ def _paths(log_lam, log_e0, log_b, log_keep, keep_neg, log_rest, rest_neg, monot
                 st = 0
             else:
                 for i in range(n):
-                    log_e[i] = log_e0[i, j] + 2.0 * log_c[i, j]
+                    log_e[i] = le0[j, i] + 2.0 * log_c[j, i]
                 hint = math.log(prev) if (monotone and prev > 0.0) else -np.inf
-                alpha, st = _solve_round(log_lam, log_e, log_b, log_rank_tol,
+                alpha, st = _solve_round(lam, log_lam, log_e, e_hat, log_b, log_rank_tol,
                                          log_lam_pos_min, hint)
                 if st == 2:
                     if infeasible_alpha != infeasible_alpha:  # nan: caller raises
@@ -254,20 +318,26 @@ def _paths(log_lam, log_e0, log_b, log_keep, keep_neg, log_rest, rest_neg, monot
             n_done[j] = t + 1
             if st == 1:
                 for i in range(n):
-                    log_c[i, j] = log_rest[t]
-                    neg_c[i, j] = rest_neg[t]
+                    log_c[j, i] = log_rest[t]
+                    neg_c[j, i] = rest_neg[t]
                 if monotone:
                     break
+            elif log_rest[t] == -np.inf and log_keep[t] == 0.0 and not keep_neg[t]:
+                # plain self-distillation (ξ = 1): c ← s c, log s = −log1p(α/λ) (−inf at λ = 0)
+                for i in range(n):
+                    log_c[j, i] -= math.log1p(alpha * inv_lam[i])
+                prev = alpha
             else:
                 log_alpha = math.log(alpha)
                 for i in range(n):
                     log_s = -_softplus(log_alpha - log_lam[i]) if log_lam[i] > -np.inf \
                         else -np.inf
-                    kept = log_keep[t] + log_s + log_c[i, j]
-                    log_c[i, j], neg_c[i, j] = _signed_log_add(
-                        kept, keep_neg[t] != neg_c[i, j], log_rest[t], rest_neg[t])
+                    kept = log_keep[t] + log_s + log_c[j, i]
+                    log_c[j, i], neg_c[j, i] = _signed_log_add(
+                        kept, keep_neg[t] != neg_c[j, i], log_rest[t], rest_neg[t])
                 prev = alpha
-    return alphas, status, log_c, neg_c, n_done
+    return alphas, status, np.ascontiguousarray(log_c.T), np.ascontiguousarray(neg_c.T), n_done
+
 
 
 def log_energies(z):

@@ -211,20 +211,23 @@ class DistillationPath(SpectralPath):
         """
         return super().dual_coef(t)
 
-    def predict(self, K_new, t=None):
+    def predict(self, K_new, t=None, *, projected=False):
         """Function of round(s) ``t`` at new points, given ``K_new = k(X_new, X)``.
 
         Parameters
         ----------
         K_new : array-like of shape (n_new, n)
+            Or, with ``projected=True``, ``spectrum.project_rows(k(X_new, X))``, shared by
+            every path on the same spectrum.
         t : int, array-like of int, or None
             Round(s); None means the last round. An array gives a leading axis.
+        projected : bool, default=False
 
         Returns
         -------
         ndarray of shape (n_new,) / (n_new, m), or (len(t), n_new[, m]) for an array of rounds
         """
-        return super().predict(K_new, t)
+        return super().predict(K_new, t, projected=projected)
 
     def train_mse(self):
         """(1/n)‖f_t(X) − y_t‖² per round: ε on every non-collapsed constrained round (M1).
@@ -361,8 +364,8 @@ def self_distill(K, y, *, epsilon=None, alpha=None, n_rounds=None, mix=None, xi=
     if multioutput == "joint" or Y.shape[1] == 1:
         log_e0 = _resolvent.log_energies(z0)[:, None]
     else:
-        log_e0 = np.stack([_resolvent.log_energies(z0[:, [j]]) for j in range(Y.shape[1])],
-                          axis=1)
+        with np.errstate(divide="ignore"):
+            log_e0 = 2.0 * np.log(np.abs(z0))  # one column per filter: no sum to overflow
     ridges, status = _run_ridges(lam, log_e0, spectrum, epsilon=epsilon, alpha=alpha, mix=mix,
                                  xi=xi, n_rounds=n_rounds, max_rounds=max_rounds,
                                  on_infeasible=on_infeasible)

@@ -374,6 +374,14 @@ def as_spectrum(K, *, on_indefinite="raise", check_input=True):
     return decompose(K, on_indefinite=on_indefinite, check_input=check_input)
 
 
+def _rows_times_stack(A, d):
+    """``A @ d[j]`` for every j of a (J, n, m) stack as ONE matrix product, shape (J, q, m)
+    (a batched product would stream A once per path point)."""
+    J, n, m = d.shape
+    out = A @ d.transpose(1, 0, 2).reshape(n, J * m)
+    return out.reshape(A.shape[0], J, m).transpose(1, 0, 2)
+
+
 class SpectralPath:
     """A sequence of filters on one :class:`Spectrum`: rounds, times or steps.
 
@@ -481,28 +489,32 @@ class SpectralPath:
         idx, scalar = self._indices(index)
         return self._shape_out(self.spectrum.reconstruct(self._dual_coefficients(idx)), scalar)
 
-    def predict(self, K_new, index=None):
+    def predict(self, K_new, index=None, *, projected=False):
         """Functions of the path at new points, given ``K_new = k(X_new, X)``.
 
         Parameters
         ----------
         K_new : array-like of shape (n_new, n)
+            ``k(X_new, X)``; with ``projected=True`` its features in the eigenbasis,
+            ``spectrum.project_rows(k(X_new, X))``, computed once and shared by every path on
+            the same spectrum (a sweep of many budgets or seeds).
         index : int, array-like of int or None
+        projected : bool, default=False
 
         Returns
         -------
         ndarray of shape (n_new,) / (n_new, m), or (J, n_new[, m]) for an array of indices
         """
-        K_new = check_kernel_rows(K_new, self.n_samples)
+        K_new = check_kernel_rows(K_new, self.n_samples,
+                                  "K_new (projected)" if projected else "K_new")
         idx, scalar = self._indices(index)
         d = self._dual_coefficients(idx)  # (J, n, m)
-        if K_new.shape[0] <= d.shape[0] * d.shape[2]:
-            # new points in the eigenbasis once, then a small product per path point
-            preds = np.einsum("qn,jnm->jqm", self.spectrum.project_rows(K_new), d,
-                              optimize=True)
+        if projected or K_new.shape[0] <= d.shape[0] * d.shape[2]:
+            # new points in the eigenbasis once, then one product for every path point
+            P = K_new if projected else self.spectrum.project_rows(K_new)
+            preds = _rows_times_stack(P, d)
         else:
-            preds = np.einsum("qn,jnm->jqm", K_new, self.spectrum.reconstruct(d),
-                              optimize=True)
+            preds = _rows_times_stack(K_new, self.spectrum.reconstruct(d))
         return self._shape_out(preds, scalar)
 
     @property

@@ -149,7 +149,8 @@ def _label_errors(spectrum, fit_filters, labels):
 
 def _test_errors(path, inputs, y_test):
     """(J, k) mean squared errors of every path point at the test inputs."""
-    pred = path.predict(inputs.K_test, np.arange(len(path)))  # one product for all points
+    # the group's k(X_test, X) U, computed once and shared by every path of the group
+    pred = path.predict(inputs.test_projection, np.arange(len(path)), projected=True)
     pred = _columns(pred, (len(path), inputs.K_test.shape[0]))
     return np.mean((pred - y_test[None]) ** 2, axis=1)
 

@@ -15,7 +15,6 @@ coefficients ``d_t`` themselves and has no filters.
 
 import numpy as np
 
-from hilbert_sd._validation import as_float_array
 from hilbert_sd.spectral import SpectralPath
 
 __all__ = ["TrainingPath"]
@@ -166,34 +165,6 @@ class TrainingPath(SpectralPath):
         ndarray of shape (T, n[, m]), or (n[, m]) for a scalar index
         """
         return self.train_predictions(index)
-
-    def predict(self, K_new, index=None, *, projected=False):
-        """Functions of the path at new points, without inverting H.
-
-        Parameters
-        ----------
-        K_new : array-like of shape (n_new, n)
-            ``k(X_new, X)``; with ``projected=True`` the product ``k(X_new, X) U`` instead,
-            i.e. ``spectrum.project_rows(k(X_new, X))`` (compute it once when several paths
-            share one eigendecomposition).
-        index : int, array-like of int or None
-            Recorded step(s); None: all.
-        projected : bool, default=False
-
-        Returns
-        -------
-        ndarray of shape (T, n_new[, m]), or (n_new[, m]) for a scalar index
-        """
-        if not projected:
-            return super().predict(K_new, index)
-        P = as_float_array(K_new, "K_new", ndim=2, allow_empty=True)
-        n = self.n_samples
-        if P.shape[1] != n:
-            raise ValueError(f"K_new must have shape (n_new, {n}) (with projected=True: "
-                             f"spectrum.project_rows(k(X_new, X))); got {P.shape}")
-        idx, scalar = self._indices(index)
-        preds = np.einsum("qn,jnm->jqm", P, self._dual_coefficients(idx), optimize=True)
-        return self._shape_out(preds, scalar)
 
     def __repr__(self):
         t = self.times
