@@ -27,9 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
+from hilbert_sd import filters
+from hilbert_sd._filter_path import filter_path
 from hilbert_sd._validation import check_scalar
 from hilbert_sd.datasets import load_digits, make_clustered, one_hot
-from hilbert_sd.filters import _ridge_pair
 from hilbert_sd.kernels import gram
 from hilbert_sd.noisy_labels import (
     NOISE_MODELS,
@@ -40,7 +41,7 @@ from hilbert_sd.noisy_labels import (
     train,
     train_many,
 )
-from hilbert_sd.spectral import SpectralPath, eigh_psd
+from hilbert_sd.spectral import eigh_psd
 
 __all__ = [
     "METHODS",
@@ -279,31 +280,6 @@ class NoisyLabelsResult:
                 f"dataset={c.get('dataset')!r}, rows={len(self.rows)})")
 
 
-class _RidgePath(SpectralPath):
-    """Kernel ridge regression of one set of targets at several ridges (``krr_oracle``).
-
-    A :class:`~hilbert_sd.spectral.SpectralPath` over ridges whose filters are those of
-    ``hilbert_sd.filters._ridge_pair``: fit ``λ/(λ + α)``, dual ``1/(λ + α)``.
-    """
-
-    _point_name = "ridge index"
-
-    def __init__(self, spectrum, targets, ridges):
-        Y = targets.reshape(spectrum.n, -1)
-        super().__init__(spectrum, spectrum.project(Y), targets.ndim)
-        h, g = _ridge_pair(spectrum.eigenvalues, np.asarray(ridges, dtype=np.float64))
-        self._h, self._g = h[:, :, None], g[:, :, None]
-
-    def __len__(self):
-        return self._h.shape[0]
-
-    def _filter_rows(self, idx):
-        return self._h[idx]
-
-    def _dual_coefficients(self, idx):
-        return self._g[idx] * self._z
-
-
 def _refresh_grid(t_end, per_decade):
     """0 and about ``per_decade`` geometrically spaced steps per decade up to ``t_end``."""
     if t_end <= 1:
@@ -472,8 +448,10 @@ def run_noisy_labels(n=2000, *, n_test=1000, noise_rates=(0.2, 0.4, 0.6, 0.8),
             acc_curves = {name: accuracy(p.predict(P_test, projected=True), y_test)
                           for name, p in paths.items()}
             gd_acc = acc_curves.pop("gd")
-            krr = _RidgePath(spectrum, Y_noisy, ridges)
-            krr_acc = accuracy(krr.predict(K_test), y_test)
+            krr = filter_path(spectrum, Y_noisy,
+                              filters.ridge(spectrum.eigenvalues, ridges, return_prediction=True),
+                              check_input=False)
+            krr_acc = accuracy(krr.predict(P_test, projected=True), y_test)
             timings["predict"] += time.perf_counter() - t0
 
             def train_acc(path, index, labels):
