@@ -1,4 +1,4 @@
-"""Figures of self-distillation paths.
+"""Figures of self-distillation paths, model selection along them, and the regularizer family.
 
 Every function takes a result object (and an optional ``ax``), draws on it and returns the
 matplotlib Axes (or a Figure for multi-panel plots). None calls ``plt.show()``; pyplot is
@@ -16,6 +16,8 @@ __all__ = [
     "plot_filters",
     "plot_comparison_errors",
     "plot_comparison",
+    "plot_selection",
+    "plot_family_filters",
 ]
 
 
@@ -295,3 +297,194 @@ def plot_comparison(path, comparison, K_grid, x_grid, x_train, y_train, *, truth
     if path.epsilon is not None:
         fig.suptitle(f"Self-distillation, ε = {path.epsilon:g}")
     return fig
+
+
+def _integer_ticks(ax, axis="x"):
+    """Ticks at integers only on a linear axis (rounds, steps, indices)."""
+    from matplotlib.ticker import MaxNLocator
+
+    getattr(ax, f"{axis}axis").set_major_locator(MaxNLocator(integer=True))
+
+
+def _point_axis(ax, x, integer, name):
+    """Scale and ticks of the path-point axis: integer ticks for rounds and steps; a log
+    axis for times spanning two decades or more (symmetric-log when time 0 is among them)."""
+    finite = x[np.isfinite(x)]
+    positive = finite[finite > 0]
+    if not integer and positive.size >= 2 and positive.max() >= 100 * positive.min():
+        if positive.size == finite.size:
+            ax.set_xscale("log")
+        else:
+            ax.set_xscale("symlog", linthresh=float(positive.min()))
+    elif integer:
+        _integer_ticks(ax)
+    ax.set_xlabel(name)
+
+
+def _path_points(path):
+    """x values of a path's points, whether they are integers, and the axis label."""
+    times = getattr(path, "times", None)
+    if times is not None:
+        x = np.asarray(times, dtype=np.float64)
+        if getattr(path, "method", None) == "flow":
+            return x, False, "time t"
+        return x, True, "step t"
+    name = getattr(path, "_point_name", "index")
+    symbol = "t" if name == "round" else "j"
+    return np.arange(len(path), dtype=np.float64), True, f"{name} {symbol}"
+
+
+def _short(value):
+    """A parameter value in a legend: numbers to 3 significant digits, anything else as is."""
+    return f"{value:.3g}" if isinstance(value, (float, np.floating)) else str(value)
+
+
+def plot_selection(result, *, criterion="gcv", label=None, log=False, ax=None):
+    """Model-selection curves along a path: k-fold CV per round or time, or a path's GCV.
+
+    Two kinds of input:
+
+    - a :class:`~hilbert_sd.model_selection.PathCVResult`
+      (:func:`~hilbert_sd.model_selection.cv_self_distill`,
+      :func:`~hilbert_sd.model_selection.cv_flow`): the mean validation loss over the folds
+      against the rounds (or times), one line per budget ε or ridge α, with a band of ± one
+      standard deviation over the folds; the chosen candidate
+      (:attr:`~hilbert_sd.model_selection.PathCVResult.best_index`) is marked with a star;
+    - a :class:`~hilbert_sd.spectral.SpectralPath` (a distillation path, a flow, a
+      :func:`~hilbert_sd.filter_path`): its :meth:`~hilbert_sd.spectral.SpectralPath.gcv`
+      (or :meth:`~hilbert_sd.spectral.SpectralPath.loo`) along its points, one line (one per
+      output column for per-column filters), the minimum marked with a star. Call again on
+      the same ``ax`` to compare several paths.
+
+    Rounds, steps and indices get integer ticks; times spanning two decades or more a log
+    axis (symmetric-log when t = 0 is among them). Points at an infinite time, or where the
+    criterion is infinite (GCV of an interpolating point), cannot be drawn and are left out.
+
+    Parameters
+    ----------
+    result : PathCVResult or SpectralPath
+    criterion : {"gcv", "loo"}, default="gcv"
+        For a path: generalized cross-validation, or the leave-one-out shortcut (exact for
+        ridge filters only, see :doc:`/topics/model_selection`). Ignored for a CV result.
+    label : str, optional
+        Legend label of a path's curve (default: the criterion's name).
+    log : bool, default=False
+        Log scale on the criterion axis.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    from hilbert_sd.spectral import SpectralPath
+
+    if criterion not in ("gcv", "loo"):
+        raise ValueError(f"criterion={criterion!r}; allowed: 'gcv', 'loo'")
+    ax = _axes(ax)
+    if isinstance(result, SpectralPath):
+        x, integer, name = _path_points(result)
+        values = np.asarray(result.gcv() if criterion == "gcv" else result.loo())
+        columns = values.reshape(values.shape[0], -1).T  # (m, J)
+        base = label or criterion.upper()
+        for c, v in enumerate(columns):
+            tag = base if columns.shape[0] == 1 else f"{base}, output {c}"
+            drawn = np.isfinite(x) & np.isfinite(v)
+            (line,) = ax.plot(x[drawn], v[drawn], "o-", ms=3, label=tag)
+            if drawn.any():
+                j = np.flatnonzero(drawn)[np.argmin(v[drawn])]
+                ax.plot([x[j]], [v[j]], "*", ms=12, color=line.get_color(), ls="none",
+                        label=f"minimum: {name.rsplit(' ', 1)[0]} {x[j]:g}")
+        what = "GCV" if criterion == "gcv" else "leave-one-out (shortcut)"
+        ax.set_ylabel(f"{what} criterion")
+        ax.set_title(f"{what} along the path")
+    elif hasattr(result, "mean_scores") and hasattr(result, "best_index"):
+        x = np.asarray(result.points, dtype=np.float64)
+        point = result.point_name
+        integer = point != "time"
+        name = f"{point} {'t' if point in ('round', 'time') else 'j'}"
+        mean = np.atleast_2d(result.mean_scores)
+        std = np.atleast_2d(result.std_scores)
+        has_grid = result.grid is not None
+        drawn = np.isfinite(x)
+        for color, g in zip(_colors(mean.shape[0]), range(mean.shape[0])):
+            tag = f"{result.param_name} = {result.grid[g]:.3g}" if has_grid else "k-fold CV"
+            ax.plot(x[drawn], mean[g, drawn], "o-", ms=3, color=color, label=tag)
+            ax.fill_between(x[drawn], (mean[g] - std[g])[drawn], (mean[g] + std[g])[drawn],
+                            color=color, alpha=0.15, lw=0)
+        g, p = result.best_index if has_grid else (0, result.best_index[0])
+        chosen = ", ".join(f"{k} = {_short(v)}" for k, v in result.best_params.items())
+        if np.isfinite(x[p]):
+            ax.plot([x[p]], [mean[g, p]], "*", ms=14, color="crimson", ls="none",
+                    label=f"chosen: {chosen}")
+        loss = "MSE" if result.scoring == "mse" else "loss"
+        ax.set_ylabel(f"validation {loss}, mean ± std over {result.n_folds} folds")
+        ax.set_title(f"{result.n_folds}-fold CV along the {point}s")
+    else:
+        raise TypeError(f"plot_selection takes a PathCVResult or a SpectralPath; got "
+                        f"{type(result).__name__}")
+    _point_axis(ax, x, integer, name)
+    if log:
+        ax.set_yscale("log")
+    ax.legend(fontsize="small", ncol=2 if len(ax.get_lines()) > 6 else 1)
+    ax.grid(True, which="both", alpha=0.3)
+    return ax
+
+
+def plot_family_filters(eigenvalues, filters, *, ax=None):
+    """Filters of the regularizer family side by side: h against λ on a log axis.
+
+    Every method of :doc:`/topics/family` fits ``U diag(h) z``; drawing the filters ``h``
+    of one spectrum against the eigenvalues shows how each one shrinks: ridge and
+    self-distillation rounds smoothly (the latter more steeply), boosting toward 1, mixed
+    self-distillation anywhere between (and beyond: its filter may leave [0, 1]), spectral
+    cut-off as a step.
+
+    Parameters
+    ----------
+    eigenvalues : array-like of shape (n,)
+        λ, ≥ 0. Zero eigenvalues have no place on a log axis: those at or below the
+        round-off scale of an eigensolver (:func:`hilbert_sd.spectral.clip_tolerance`,
+        100 n ε λ_max) are left out.
+    filters : dict of str to array-like of shape (n,)
+        One filter per method, keyed by its label: one row of the arrays
+        :mod:`hilbert_sd.filters` returns (e.g. ``filters.ridge(lam, 1.0)[0]``,
+        ``filters.self_distillation(lam, 1.0, 3)[2]``), in the order of ``eigenvalues``.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        One line per filter, points in increasing λ; dotted reference lines at h = 0 and 1.
+
+    Raises
+    ------
+    ValueError
+        For a filter whose shape is not (n,).
+    """
+    lam = np.asarray(eigenvalues, dtype=np.float64)
+    if lam.ndim != 1:
+        raise ValueError(f"eigenvalues must be 1-D; got shape {lam.shape}")
+    rows = {}
+    for name, h in filters.items():
+        h = np.asarray(h, dtype=np.float64)
+        if h.shape != lam.shape:
+            raise ValueError(f"filter {name!r} has shape {h.shape}; allowed: {lam.shape}, one "
+                             "value per eigenvalue (take one row of a (J, n) filter array)")
+        rows[name] = h
+    from hilbert_sd.spectral import clip_tolerance
+
+    ax = _axes(ax)
+    keep = lam > (clip_tolerance(float(lam.max()), lam.size) if lam.size else 0.0)
+    order = np.argsort(lam[keep], kind="stable")
+    x = lam[keep][order]
+    for name, h in rows.items():  # distinct methods: the default colour cycle
+        ax.plot(x, h[keep][order], ".-", ms=4, label=name)
+    for level in (0.0, 1.0):
+        ax.axhline(level, color="0.6", lw=0.8, ls=":")
+    ax.set_xscale("log")
+    ax.set_xlabel("eigenvalue λ (log scale)")
+    ax.set_ylabel("filter h(λ)")
+    ax.set_title("The regularizer family on one spectrum")
+    ax.legend(fontsize="small")
+    ax.grid(True, which="both", alpha=0.3)
+    return ax

@@ -75,3 +75,125 @@ def test_comparison_figures(run):
     fig = plotting.plot_comparison(run.path, cmp, ex["K_grid"], ex["x_grid"], ex["x"], ex["y"],
                                    truth=ex["truth"])
     assert len(fig.axes) == 6 and all(labelled(a) for a in fig.axes)
+
+
+# ------------------------------------------------------------ model selection and family
+@pytest.fixture(scope="module")
+def selection_problem():
+    from hilbert_sd.kernels import gram
+
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0, 1, (30, 1))
+    y = np.sin(2 * np.pi * x[:, 0]) + 0.3 * rng.standard_normal(30)
+    return gram(x, gamma=20.0), y
+
+
+def star(ax):
+    """The one line drawn as a star marker (the chosen or minimal point)."""
+    (line,) = [ln for ln in ax.get_lines() if ln.get_marker() == "*"]
+    return line
+
+
+def integer_ticks(ax):
+    from matplotlib.ticker import MaxNLocator
+
+    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    return (isinstance(ax.xaxis.get_major_locator(), MaxNLocator)
+            and np.all(np.asarray(ticks) == np.round(ticks)))
+
+
+def test_selection_of_a_cv_grid_over_rounds(selection_problem):
+    from hilbert_sd.model_selection import cv_self_distill
+
+    K, y = selection_problem
+    res = cv_self_distill(K, y, alphas=[0.05, 0.5], max_rounds=4, cv=3)
+    ax = plotting.plot_selection(res)
+    assert labelled(ax) and integer_ticks(ax)
+    curves = [ln for ln in ax.get_lines() if ln.get_label().startswith("alpha = ")]
+    assert [ln.get_label() for ln in curves] == ["alpha = 0.05", "alpha = 0.5"]
+    for g, line in enumerate(curves):
+        np.testing.assert_array_equal(line.get_xdata(), np.arange(5))
+        np.testing.assert_array_equal(line.get_ydata(), res.mean_scores[g])
+    # one band of mean ± std over the folds per ridge
+    assert len(ax.collections) == 2
+    for g, band in enumerate(ax.collections):
+        ys = band.get_paths()[0].vertices[:, 1]
+        lo, hi = res.mean_scores[g] - res.std_scores[g], res.mean_scores[g] + res.std_scores[g]
+        assert ys.min() == pytest.approx(lo.min()) and ys.max() == pytest.approx(hi.max())
+    g, p = res.best_index
+    chosen = star(ax)
+    assert chosen.get_xdata()[0] == p and chosen.get_ydata()[0] == res.best_score
+    assert chosen.get_label().startswith("chosen: alpha = ")
+
+
+def test_selection_of_a_cv_flow_over_times(selection_problem):
+    from hilbert_sd.model_selection import cv_flow
+
+    K, y = selection_problem
+    times = [0.0, 1.0, 10.0, 100.0, 1000.0, np.inf]
+    res = cv_flow(K, y, times, cv=3)
+    ax = plotting.plot_selection(res, log=True)
+    assert labelled(ax) and ax.get_xscale() == "symlog" and ax.get_yscale() == "log"
+    line = ax.get_lines()[0]
+    np.testing.assert_array_equal(line.get_xdata(), times[:-1])  # t = inf cannot be drawn
+    np.testing.assert_array_equal(line.get_ydata(), res.mean_scores[:-1])
+    (p,) = res.best_index
+    assert star(ax).get_xdata()[0] == times[p]
+    assert star(ax).get_ydata()[0] == res.best_score
+
+
+def test_selection_along_paths_gcv_and_loo(selection_problem):
+    from hilbert_sd import self_distill
+    from hilbert_sd.flow import flow_path
+
+    K, y = selection_problem
+    path = self_distill(K, y, alpha=0.5, n_rounds=6)
+    fig, ax = plt.subplots()
+    assert plotting.plot_selection(path, ax=ax, label="alpha 0.5") is ax
+    assert labelled(ax) and integer_ticks(ax)
+    gcv = path.gcv()
+    line = ax.get_lines()[0]
+    assert line.get_label() == "alpha 0.5"
+    np.testing.assert_array_equal(line.get_xdata(), np.arange(7))
+    np.testing.assert_array_equal(line.get_ydata(), gcv)
+    assert star(ax).get_xdata()[0] == np.argmin(gcv) and star(ax).get_ydata()[0] == gcv.min()
+    ax = plotting.plot_selection(path, criterion="loo")
+    np.testing.assert_array_equal(ax.get_lines()[0].get_ydata(), path.loo())
+    assert "leave-one-out" in ax.get_ylabel()
+
+    flow = flow_path(K, y, [1.0, 10.0, 100.0, 1000.0, np.inf])
+    ax = plotting.plot_selection(flow)
+    assert ax.get_xscale() == "log" and ax.get_xlabel() == "time t"
+    np.testing.assert_array_equal(ax.get_lines()[0].get_xdata(), [1.0, 10.0, 100.0, 1000.0])
+    np.testing.assert_array_equal(ax.get_lines()[0].get_ydata(), flow.gcv()[:-1])
+    gd = flow_path(K, y, [0, 1, 2, 3, 4, 5], method="gd", learning_rate=1.0)
+    ax = plotting.plot_selection(gd)
+    assert ax.get_xlabel() == "step t" and integer_ticks(ax)
+
+    with pytest.raises(TypeError, match="PathCVResult or a SpectralPath"):
+        plotting.plot_selection(np.zeros(3))
+    with pytest.raises(ValueError, match="criterion='aic'"):
+        plotting.plot_selection(path, criterion="aic")
+
+
+def test_family_filters_side_by_side():
+    from hilbert_sd import filters
+
+    lam = np.array([3.0, 0.2, 1.0, 0.05, 0.0])  # not sorted, with a zero eigenvalue
+    rows = {"ridge": filters.ridge(lam, 0.5)[0],
+            "SD round 2": filters.self_distillation(lam, 0.5, 2)[2],
+            "mixed SD": filters.self_distillation(lam, 0.5, 2, xi=[-1.0, 1.7])[2],
+            "boosting": filters.boosting(lam, 0.5, 2)[2],
+            "flow": filters.gradient_flow(lam, 4.0)[0],
+            "cut-off": filters.spectral_cutoff(lam, 0.5)[0]}
+    ax = plotting.plot_family_filters(lam, rows)
+    assert labelled(ax) and ax.get_xscale() == "log"
+    drawn = {ln.get_label(): ln for ln in ax.get_lines() if not ln.get_label().startswith("_")}
+    assert list(drawn) == list(rows)
+    order = [3, 1, 2, 0]  # the positive eigenvalues, increasing
+    for name, h in rows.items():
+        np.testing.assert_array_equal(drawn[name].get_xdata(), lam[order])
+        np.testing.assert_array_equal(drawn[name].get_ydata(), h[order])
+    assert {t.get_text() for t in ax.get_legend().get_texts()} == set(rows)
+    with pytest.raises(ValueError, match="filter 'bad' has shape"):
+        plotting.plot_family_filters(lam, {"bad": np.ones((1, 5))})
