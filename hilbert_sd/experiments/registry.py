@@ -456,3 +456,12 @@ register_named_experiment(
             "temperatures, with the Heskes bias-variance split",
     modules=("hilbert_sd.soft_labels",),
 )
+
+register_named_experiment(
+    "optimal-mixing",
+    run="hilbert_sd.experiments.mixing:reproduce_optimal_mixing",
+    summary="optimal mixing weights on the reference inputs with f* = sin(2 pi x): the one-step "
+            "xi* against the noise variance (it crosses 1) and the optimal k-step risk at the "
+            "best ridge over the best ridge's risk, k = 0..6 (exact expected risks)",
+    modules=("hilbert_sd.filters",),
+)
