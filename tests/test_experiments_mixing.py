@@ -182,6 +182,7 @@ def test_reproduce_optimal_mixing_writes_its_tables(tmp_path, capsys):
                      for e in ("csv", "json", "png")}
     captured = capsys.readouterr()
     assert "xi* increases with the noise variance" in captured.out
+    assert "NO" not in captured.out and captured.out.count("yes") == 5
     assert "kstep_mixing.png" in captured.err
     with open(out / "optimal_xi_noise.csv", newline="") as fh:
         xi = [float(r["xi"]) for r in csv.DictReader(fh)]
