@@ -11,7 +11,12 @@ k-fold estimate, also for the budget rule, whose ridges depend on the training t
 - :func:`cv_self_distill`: scores of shape (n_folds, n_grid, max_rounds + 1);
 - :func:`cv_flow`: scores of shape (n_folds, n_times);
 - :func:`select_best`: the best (grid point, path point) by mean score, with
-  ``cv_results``-like arrays shaped as scikit-learn's search estimators'.
+  ``cv_results``-like arrays shaped as scikit-learn's search estimators';
+- :func:`cv_filters`: any filter family ``family(eigenvalues, grid) -> (h, g)`` (ridge,
+  fixed-ridge self-distillation, boosting, gradient flow, spectral cut-off by name, or a
+  callable), scores of shape (n_folds, J); :func:`cv_paths` for any path built on a fold's
+  spectrum (the budget rule among them); :func:`factor_folds` factors the folds once for
+  every family of a comparison.
 
 Scores are mean squared validation errors (lower is better) unless ``scoring`` is a
 callable loss; ``cv_results`` dictionaries follow scikit-learn's convention instead
@@ -37,7 +42,19 @@ from hilbert_sd.exceptions import InfeasibleBudgetWarning
 from hilbert_sd.flow import flow_path
 from hilbert_sd.spectral import Spectrum, decompose
 
-__all__ = ["PathCVResult", "cv_flow", "cv_self_distill", "default_epsilons", "select_best"]
+__all__ = [
+    "FILTER_FAMILIES",
+    "FilterCVResult",
+    "FoldFactorizations",
+    "PathCVResult",
+    "cv_filters",
+    "cv_flow",
+    "cv_paths",
+    "cv_self_distill",
+    "default_epsilons",
+    "factor_folds",
+    "select_best",
+]
 
 
 class PathCVResult:
@@ -502,3 +519,465 @@ def cv_flow(K, y, times, *, learning_rate=1.0, method="flow", cv=5, scoring="mse
         scores[f] = _losses(preds, y[test], scoring)
     return PathCVResult(scores, grid=None, param_name=None, points=points, point_name="time",
                         splits=splits, scoring=scoring)
+
+
+# ======================================================= any filter family, shared folds
+class FoldFactorizations:
+    """The folds of a kernel matrix, with one factorization of each training block.
+
+    Build it with :func:`factor_folds`, then pass it as ``cv`` to :func:`cv_filters` and
+    :func:`cv_paths` (as many families as needed): every family is scored on the same
+    factorizations, so comparing k families costs k folds' eigendecompositions, not k × folds.
+    It also iterates as ``(train, test)`` pairs, so any function taking a ``cv`` iterable
+    accepts it (those factor again).
+
+    Attributes
+    ----------
+    K : ndarray of shape (n, n)
+        The kernel matrix the folds were cut from.
+    splits : list of (ndarray, ndarray)
+        ``(train, test)`` indices of every fold.
+    spectra : list of Spectrum
+        The factorization of ``K[train][:, train]`` of every fold.
+    """
+
+    def __init__(self, K, splits, spectra):
+        self.K = K
+        self.splits = list(splits)
+        self.spectra = list(spectra)
+        self._features = {}
+
+    def __len__(self):
+        return len(self.splits)
+
+    def __iter__(self):
+        return iter(self.splits)
+
+    @property
+    def n_folds(self):
+        """Number of folds."""
+        return len(self.splits)
+
+    @property
+    def n_samples(self):
+        """Rows of the kernel matrix."""
+        return self.K.shape[0]
+
+    def test_features(self, i):
+        """``k(X_test, X_train) U`` of fold ``i``: its held-out rows in its training eigenbasis.
+
+        Computed once per fold and kept (every family of a comparison predicts from it;
+        ``path.predict(features, index, projected=True)``).
+
+        Returns
+        -------
+        ndarray of shape (n_test, n_train)
+        """
+        P = self._features.get(i)
+        if P is None:
+            train, test = self.splits[i]
+            P = self.spectra[i].project_rows(self.K[np.ix_(test, train)])
+            self._features[i] = P
+        return P
+
+    def __repr__(self):
+        sizes = sorted({int(tr.size) for tr, _ in self.splits})
+        return (f"FoldFactorizations(n={self.n_samples}, folds={self.n_folds}, "
+                f"train sizes={sizes})")
+
+
+def factor_folds(K, *, cv=5, y=None, groups=None, random_state=None, on_indefinite="raise"):
+    """Cut a kernel matrix into folds and factor each training block once.
+
+    Parameters
+    ----------
+    K : array-like of shape (n, n)
+        Kernel matrix on all samples (symmetric PSD).
+    cv : int, scikit-learn splitter or iterable of (train, test), default=5
+        As in :func:`cv_self_distill` (an int is ``KFold(cv)``, shuffled only with
+        ``random_state``).
+    y : array-like of shape (n,) or (n, m), optional
+        Passed to a splitter's ``split`` (stratified splitters need it).
+    groups : array-like of shape (n,), optional
+    random_state : int, optional
+    on_indefinite : {"raise", "warn"}, default="raise"
+
+    Returns
+    -------
+    FoldFactorizations
+        Pass it as ``cv`` to :func:`cv_filters` / :func:`cv_paths`.
+    """
+    K = _check_kernel(K)
+    splits = _splits(cv, K.shape[0], y, groups, random_state)
+    spectra = [decompose(K[np.ix_(train, train)], on_indefinite=on_indefinite,
+                         check_input=False) for train, _ in splits]
+    return FoldFactorizations(K, splits, spectra)
+
+
+class FilterCVResult(PathCVResult):
+    """Validation errors of J candidate filters (any family) on every fold.
+
+    A :class:`PathCVResult` without a grid whose path points are the candidates; each
+    candidate is named by a dict of parameters (:attr:`params`).
+
+    Attributes
+    ----------
+    scores : ndarray of shape (n_folds, J)
+        Validation loss of every (fold, candidate); NaN for a candidate that does not exist as
+        asked on a fold (a round under an infeasible budget and the rounds built on it), which
+        ranks last.
+    params : list of dict
+        The parameters of every candidate, in order.
+    splits : list of (ndarray, ndarray)
+    scoring : str or callable
+    """
+
+    def __init__(self, scores, *, params, splits, scoring):
+        scores = np.asarray(scores, dtype=np.float64)
+        if scores.ndim != 2 or len(params) != scores.shape[1]:
+            raise ValueError(f"scores of shape {scores.shape} need {scores.shape[-1]} params "
+                             f"(one dict per candidate); got {len(params)}")
+        self.params = [dict(p) for p in params]
+        super().__init__(scores, grid=None, param_name=None, points=np.arange(scores.shape[1]),
+                         point_name="candidate", splits=splits, scoring=scoring)
+
+    @property
+    def best_candidate(self):
+        """Index of the best candidate (lowest mean loss; the first among ties)."""
+        return int(self.best_index[0])
+
+    @property
+    def best_params(self):
+        """The parameters of :attr:`best_candidate`."""
+        return dict(self.params[self.best_candidate])
+
+    def cv_results(self):
+        """A dict of arrays shaped like scikit-learn's ``cv_results_``.
+
+        Keys: ``params``, ``param_<name>`` for every parameter name (an object array; None
+        where a candidate lacks the name), ``split<i>_test_score``, ``mean_test_score``,
+        ``std_test_score``, ``rank_test_score``, ``best_index``. Scores are negated losses
+        (``neg_mean_squared_error`` for ``"mse"``), as scikit-learn's.
+
+        Returns
+        -------
+        dict
+        """
+        out = super().cv_results()
+        del out["param_candidate"]
+        out["params"] = [dict(p) for p in self.params]
+        names = []
+        for p in self.params:
+            names.extend(k for k in p if k not in names)
+        for name in names:
+            col = np.empty(len(self.params), dtype=object)
+            col[:] = [p.get(name) for p in self.params]
+            out[f"param_{name}"] = col
+        return out
+
+    def __repr__(self):
+        return (f"FilterCVResult(folds={self.n_folds}, candidates={len(self.params)}, "
+                f"best={self.best_params}, best_score={self.best_score:.6g})")
+
+
+def _check_filter_scoring(scoring):
+    if scoring == "error":
+        return scoring
+    return _check_scoring(scoring)
+
+
+def _filter_losses(preds, y_test, scoring):
+    """Validation loss of every candidate: preds (J, n_test[, m]) → (J,).
+
+    ``"error"``: the misclassification rate, by the argmax over columns of (one-hot or ±1)
+    codes, or by the sign of 1-D targets.
+    """
+    if scoring != "error":
+        return _losses(preds, y_test, scoring)
+    if y_test.ndim == 2 and y_test.shape[1] > 1:
+        return np.mean(np.argmax(preds, axis=2) != np.argmax(y_test, axis=1)[None], axis=1)
+    p = preds.reshape(preds.shape[0], preds.shape[1])
+    return np.mean(np.sign(p) != np.sign(y_test.reshape(-1))[None], axis=1)
+
+
+def _as_folds(K, cv, y, groups, random_state, on_indefinite):
+    """FoldFactorizations from ``cv``: reused as given (checking K), or factored here."""
+    if isinstance(cv, FoldFactorizations):
+        if random_state is not None or groups is not None:
+            raise ValueError("random_state and groups apply when the folds are cut here; cv is "
+                             "a FoldFactorizations whose folds are fixed: give neither")
+        if K is not None and K is not cv.K:
+            K = _check_kernel(K)
+            if K.shape != cv.K.shape or not np.array_equal(K, cv.K):
+                raise ValueError("cv is a FoldFactorizations of another kernel matrix; pass "
+                                 "the K it was built from (or K=None)")
+        return cv
+    if K is None:
+        raise ValueError("K is None; allowed: a kernel matrix (n, n), or None together with "
+                         "cv=factor_folds(K, ...)")
+    return factor_folds(K, cv=cv, y=y, groups=groups, random_state=random_state,
+                        on_indefinite=on_indefinite)
+
+
+def cv_paths(K, y, build, *, cv=5, params=None, scoring="mse", random_state=None, groups=None,
+             on_indefinite="raise"):
+    """Exact k-fold cross-validation of any paths built on each fold's factorization.
+
+    On each fold, ``build(spectrum, y_train, train)`` returns one
+    :class:`~hilbert_sd.spectral.SpectralPath` on the fold's spectrum (or a list of them);
+    every point of every path is a candidate, in order, and all of a path's points are
+    predicted at the held-out points in one ``path.predict(features, points, projected=True)``
+    (the held-out rows are projected on the fold's eigenbasis once, shared by every path).
+    :func:`cv_filters` is this with ``build`` a :func:`hilbert_sd.filter_path` of a filter
+    family; budget-rule self-distillation is ``build = lambda s, y, _: self_distill(s, y,
+    epsilon=..., n_rounds=..., on_infeasible="warn")``.
+
+    Parameters
+    ----------
+    K : array-like of shape (n, n), or None
+        Kernel matrix on all samples; None when ``cv`` is a :class:`FoldFactorizations`.
+    y : array-like of shape (n,) or (n, m)
+    build : callable
+        ``build(spectrum, y_train, train) -> SpectralPath or list of SpectralPath``; ``train``
+        holds the fold's training indices into K (for side information on the samples, such
+        as the true function of an oracle). The number of candidates must not depend on the
+        fold.
+    cv : int, splitter, iterable of (train, test), or FoldFactorizations, default=5
+        As in :func:`cv_self_distill`; a :class:`FoldFactorizations` (:func:`factor_folds`)
+        reuses its factorizations.
+    params : list of dict, optional
+        One dict per candidate naming it (default ``{"index": j}``).
+    scoring : "mse", "error" or callable, default="mse"
+        ``"mse"`` and callables as in :func:`cv_self_distill`; ``"error"``: the
+        misclassification rate of the argmax over the columns of one-hot or ±1 codes (the sign
+        for 1-D targets).
+    random_state, groups : optional
+        For an int ``cv`` / a splitter, as in :func:`cv_self_distill`.
+    on_indefinite : {"raise", "warn"}, default="raise"
+
+    Returns
+    -------
+    FilterCVResult
+        ``scores`` (n_folds, J). The rounds of a
+        :class:`~hilbert_sd.DistillationPath` from the first one fitted under an infeasible
+        budget on (``infeasible_rounds``) score NaN and rank last (they do not exist as asked,
+        as in :class:`~hilbert_sd.SelfDistilledKernelRidgeCV`).
+    """
+    scoring = _check_filter_scoring(scoring)
+    if not callable(build):
+        raise ValueError(f"build={build!r}; allowed: a callable (spectrum, y_train, train) -> "
+                         "SpectralPath or list of SpectralPath")
+    folds = _as_folds(K, cv, y, groups, random_state, on_indefinite)
+    y = check_targets(y, folds.n_samples)
+    scores = None
+    for f, ((train, test), spectrum) in enumerate(zip(folds.splits, folds.spectra)):
+        paths = build(spectrum, y[train], train)
+        paths = list(paths) if isinstance(paths, (list, tuple)) else [paths]
+        P = folds.test_features(f)
+        losses = []
+        for path in paths:
+            points = np.arange(len(path))
+            loss = _filter_losses(path.predict(P, points, projected=True), y[test], scoring)
+            bad = getattr(path, "infeasible_rounds", ())
+            if bad:  # that round and every round built on it
+                loss[min(bad):] = np.nan
+            losses.append(loss)
+        losses = np.concatenate(losses)
+        if scores is None:
+            scores = np.empty((folds.n_folds, losses.size))
+        elif losses.size != scores.shape[1]:
+            raise ValueError(f"build gave {losses.size} candidates on fold {f} and "
+                             f"{scores.shape[1]} on fold 0; the count must not depend on the "
+                             "fold")
+        scores[f] = losses
+    J = scores.shape[1]
+    if params is None:
+        params = [{"index": j} for j in range(J)]
+    elif len(params) != J:
+        raise ValueError(f"params has {len(params)} entries; allowed: one dict per candidate, "
+                         f"{J}")
+    return FilterCVResult(scores, params=params, splits=folds.splits, scoring=scoring)
+
+
+# named families: (filters(eigenvalues, grid) -> (h, g), candidates(grid) -> list of dict)
+def _grid_values(values, name, *, integer=False, positive=True):
+    a = np.atleast_1d(np.asarray(values, dtype=np.float64))
+    ok = a.ndim == 1 and a.size > 0 and np.all(np.isfinite(a))
+    ok = ok and (np.all(a > 0) if positive else np.all(a >= 0))
+    if ok and integer:
+        ok = np.all(a == np.floor(a))
+    if not ok:
+        kind = "integers >= 0" if integer else ("finite values > 0" if positive
+                                                 else "finite values >= 0")
+        raise ValueError(f"{name}={values!r}; allowed: a non-empty 1-D array of {kind}")
+    return a.astype(np.int64) if integer else a
+
+
+def _grid_pair(grid, family, second):
+    try:
+        alphas, last = grid
+    except (TypeError, ValueError):
+        raise ValueError(f"grid={grid!r} for family={family!r}; allowed: a pair (alphas, "
+                         f"{second})") from None
+    alphas = _grid_values(alphas, "alphas")
+    last = check_scalar(last, second, low=0, integer=True)
+    return alphas, last
+
+
+def _ridge_filters(lam, grid):
+    from hilbert_sd import filters
+
+    return filters.ridge(lam, _grid_values(grid, "alphas"), return_prediction=True)
+
+
+def _ridge_params(grid):
+    return [{"alpha": float(a)} for a in _grid_values(grid, "alphas")]
+
+
+def _stacked(lam, grid, family, second, fn):
+    alphas, last = _grid_pair(grid, family, second)
+    pairs = [fn(lam, float(a), last, return_prediction=True) for a in alphas]
+    return np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])
+
+
+def _sd_filters(lam, grid):
+    from hilbert_sd import filters
+
+    return _stacked(lam, grid, "self_distillation", "max_rounds", filters.self_distillation)
+
+
+def _sd_params(grid):
+    alphas, last = _grid_pair(grid, "self_distillation", "max_rounds")
+    return [{"alpha": float(a), "round": t} for a in alphas for t in range(last + 1)]
+
+
+def _boosting_filters(lam, grid):
+    from hilbert_sd import filters
+
+    return _stacked(lam, grid, "boosting", "max_steps", filters.boosting)
+
+
+def _boosting_params(grid):
+    alphas, last = _grid_pair(grid, "boosting", "max_steps")
+    return [{"alpha": float(a), "step": m} for a in alphas for m in range(last + 1)]
+
+
+def _flow_filters(lam, grid):
+    from hilbert_sd import filters
+
+    return filters.gradient_flow(lam, _grid_values(grid, "times", positive=False),
+                                 return_prediction=True)
+
+
+def _flow_params(grid):
+    return [{"time": float(t)} for t in _grid_values(grid, "times", positive=False)]
+
+
+def _cutoff_filters(lam, grid):
+    from hilbert_sd import filters
+
+    return filters.spectral_cutoff(lam, ranks=_grid_values(grid, "ranks", integer=True),
+                                   return_prediction=True)
+
+
+def _cutoff_params(grid):
+    return [{"rank": int(r)} for r in _grid_values(grid, "ranks", integer=True)]
+
+
+# The named filter families of cv_filters: name -> (filters, candidate names).
+FILTER_FAMILIES = {
+    "ridge": (_ridge_filters, _ridge_params),
+    "self_distillation": (_sd_filters, _sd_params),
+    "boosting": (_boosting_filters, _boosting_params),
+    "gradient_flow": (_flow_filters, _flow_params),
+    "spectral_cutoff": (_cutoff_filters, _cutoff_params),
+}
+
+
+def cv_filters(K, y, family, grid=None, *, cv=5, params=None, scoring="mse",
+               random_state=None, groups=None, on_indefinite="raise"):
+    """Exact k-fold cross-validation of any filter family, one factorization per fold.
+
+    On each fold: one :func:`~hilbert_sd.spectral.decompose` of the training block (or the
+    factorizations of a :class:`FoldFactorizations` given as ``cv``), the filters
+    ``(h, g) = family(eigenvalues, grid)`` of shape (J, n_train) on the fold's eigenvalues,
+    and the held-out predictions of all J candidates from one
+    ``filter_path(spectrum, y_train, (h, g)).predict(...)``. The scores are those of literal
+    refits of every candidate on every fold.
+
+    Parameters
+    ----------
+    K : array-like of shape (n, n), or None
+        Kernel matrix on all samples; None when ``cv`` is a :class:`FoldFactorizations`.
+    y : array-like of shape (n,) or (n, m)
+    family : str or callable
+        A callable ``family(eigenvalues, grid) -> (h, g)`` (arrays (J, n_train), eigenvalues
+        descending; ``h`` alone uses :func:`~hilbert_sd.filter_path`'s fallback ``g = h/λ``),
+        or one of the names in ``FILTER_FAMILIES``, whose ``grid`` and candidates are
+
+        - ``"ridge"``: ``grid`` = ridges α; candidates ``{"alpha"}``;
+        - ``"self_distillation"`` (fixed ridge): ``(alphas, max_rounds)``; candidates
+          ``{"alpha", "round"}``, rounds 0..max_rounds of every α in turn;
+        - ``"boosting"`` (iterated Tikhonov): ``(alphas, max_steps)``; ``{"alpha", "step"}``;
+        - ``"gradient_flow"``: times t ≥ 0 (learning rate 1, loss normalized by the fold's
+          size); ``{"time"}``;
+        - ``"spectral_cutoff"`` (kernel PCR): numbers of kept eigen-directions, each at most
+          the number of positive eigenvalues of every fold; ``{"rank"}``.
+
+        Ridges are in scikit-learn's convention on the *fold's* kernel matrix, as in
+        ``GridSearchCV``.
+    grid : object
+        Passed to ``family``.
+    cv : int, splitter, iterable of (train, test), or FoldFactorizations, default=5
+    params : list of dict, optional
+        Names of the candidates of a callable family (default ``{"index": j}``).
+    scoring : "mse", "error" or callable, default="mse"
+        As in :func:`cv_paths`.
+    random_state, groups, on_indefinite
+        As in :func:`cv_self_distill`.
+
+    Returns
+    -------
+    FilterCVResult
+        ``scores`` (n_folds, J), ``params``, ``best_params``, ``cv_results()``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hilbert_sd.kernels import gram
+    >>> from hilbert_sd.model_selection import cv_filters, factor_folds
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.uniform(0, 1, (40, 1))
+    >>> y = np.sin(2 * np.pi * x[:, 0]) + 0.2 * rng.standard_normal(40)
+    >>> folds = factor_folds(gram(x, gamma=20.0), cv=5)  # 5 factorizations for every family
+    >>> boost = cv_filters(None, y, "boosting", ([0.1, 1.0, 10.0], 4), cv=folds)
+    >>> boost.scores.shape, sorted(boost.best_params)
+    ((5, 15), ['alpha', 'step'])
+    >>> pcr = cv_filters(None, y, "spectral_cutoff", [2, 5, 10], cv=folds)
+    >>> pcr.params[0]
+    {'rank': 2}
+    """
+    from hilbert_sd._filter_path import filter_path
+
+    if isinstance(family, str):
+        if family not in FILTER_FAMILIES:
+            raise ValueError(f"family={family!r}; allowed: a callable (eigenvalues, grid) -> "
+                             f"(h, g), or one of {', '.join(map(repr, FILTER_FAMILIES))}")
+        if params is not None:
+            raise ValueError(f"params names the candidates of a callable family; "
+                             f"family={family!r} names its own: give params=None")
+        make, names = FILTER_FAMILIES[family]
+        params = names(grid)  # validates the grid before any factorization
+    elif callable(family):
+        make = family
+    else:
+        raise ValueError(f"family={family!r}; allowed: a callable (eigenvalues, grid) -> "
+                         f"(h, g), or one of {', '.join(map(repr, FILTER_FAMILIES))}")
+
+    def build(spectrum, y_train, _train):
+        out = make(spectrum.eigenvalues, grid)
+        return filter_path(spectrum, y_train, tuple(out) if isinstance(out, (tuple, list))
+                           else out, check_input=False)
+
+    return cv_paths(K, y, build, cv=cv, params=params, scoring=scoring,
+                    random_state=random_state, groups=groups, on_indefinite=on_indefinite)
