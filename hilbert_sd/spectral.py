@@ -106,7 +106,7 @@ class Spectrum:
         key = (v.shape, hashlib.blake2b(v.view(np.uint8), digest_size=16).digest())
         z = self._projections.get(key)
         if z is None:
-            z = self._U.T @ v
+            z = self._project_uncached(v)
             z.flags.writeable = False
             if len(self._projections) >= 4:
                 self._projections.pop(next(iter(self._projections)))
@@ -121,10 +121,20 @@ class Spectrum:
         """
         c = np.asarray(c, dtype=np.float64)
         if c.ndim <= 2:
-            return self._U @ c
+            return self._reconstruct_2d(c)
         J, n, m = c.shape
-        out = self._U @ c.transpose(1, 0, 2).reshape(n, J * m)
+        out = self._reconstruct_2d(c.transpose(1, 0, 2).reshape(n, J * m))
         return out.reshape(n, J, m).transpose(1, 0, 2)
+
+    # ---- the two products a backend provides (project's cache and reconstruct's stacking
+    # are shared by every backend) ---------------------------------------------------------
+    def _project_uncached(self, v):
+        """``Uᵀ v`` for a C-contiguous float64 (n,) or (n, m) array."""
+        return self._U.T @ v
+
+    def _reconstruct_2d(self, c):
+        """``U c`` for a float64 (n,) or (n, m) array."""
+        return self._U @ c
 
     def project_rows(self, K_new):
         """``K_new U`` for rows ``K_new = k(X_new, X)`` of shape (n_new, n): the features of new
@@ -254,6 +264,27 @@ def eigh_psd(K, *, check_input=True, driver=None, precision=None, on_indefinite=
     LAPACK returns ascending eigenvalues; the public arrays of this package are descending.
     Round-off negatives are clipped to 0 and counted in ``Spectrum.n_clipped``.
     """
+    K, precision = _prepare_matrix(K, check_input, precision, on_indefinite)
+    # overwrite_a=False: the caller's matrix is never touched (scipy copies it once).
+    lam, U = scipy.linalg.eigh(K, driver=driver or "evr", check_finite=False)
+    lam = lam[::-1].copy()
+    _reverse_columns_inplace(U)
+    lam, n_clipped, most_negative, tol = _finish_eigenvalues(lam, precision, on_indefinite,
+                                                             stacklevel=3)
+    return Spectrum(
+        eigenvalues=lam,
+        eigenvectors=U,
+        n_clipped=n_clipped,
+        most_negative=most_negative,
+        rank_tolerance=tol,
+    )
+
+
+def _prepare_matrix(K, check_input, precision, on_indefinite):
+    """The input side every exact backend shares: (K as float64, the precision of K).
+
+    ``precision`` None means that of K's dtype when it is a floating ndarray, else float64's.
+    """
     if precision is None:
         dtype = getattr(K, "dtype", None)
         floating = dtype is not None and np.issubdtype(dtype, np.floating)
@@ -264,11 +295,18 @@ def eigh_psd(K, *, check_input=True, driver=None, precision=None, on_indefinite=
         K = check_square_symmetric(K, "K", rtol=max(1e-10, 100 * precision))
     else:
         K = np.asarray(K, dtype=np.float64)
-    n = K.shape[0]
-    # overwrite_a=False: the caller's matrix is never touched (scipy copies it once).
-    lam, U = scipy.linalg.eigh(K, driver=driver or "evr", check_finite=False)
-    lam = lam[::-1].copy()
-    _reverse_columns_inplace(U)
+    return K, precision
+
+
+def _finish_eigenvalues(lam, precision, on_indefinite, stacklevel=3):
+    """The eigenvalue side every exact backend shares, on **descending** eigenvalues ``lam``
+    (modified in place): the round-off tolerance, the indefinite check, the clipping.
+
+    Returns
+    -------
+    (lam, n_clipped, most_negative, rank_tolerance)
+    """
+    n = lam.shape[0]
     scale = float(max(abs(lam[0]), abs(lam[-1]))) if n else 0.0
     tol = clip_tolerance(scale, n, max(precision, float(np.finfo(np.float64).eps)))
     most_negative = float(min(lam[-1], 0.0))
@@ -278,7 +316,7 @@ def eigh_psd(K, *, check_input=True, driver=None, precision=None, on_indefinite=
             f"(round-off tolerance -{tol:.3g}); clipped {int(np.count_nonzero(lam < 0))} "
             "negative eigenvalues to 0, i.e. using the nearest PSD matrix",
             NumericalWarning,
-            stacklevel=2,
+            stacklevel=stacklevel,
         )
     elif most_negative < -tol:
         raise ValueError(
@@ -289,16 +327,10 @@ def eigh_psd(K, *, check_input=True, driver=None, precision=None, on_indefinite=
     n_clipped = int(np.count_nonzero(negative))
     if n_clipped:
         lam[negative] = 0.0
-    return Spectrum(
-        eigenvalues=lam,
-        eigenvectors=U,
-        n_clipped=n_clipped,
-        most_negative=most_negative,
-        rank_tolerance=tol,
-    )
+    return lam, n_clipped, most_negative, tol
 
 
-_METHODS = ("auto", "dense")
+_METHODS = ("auto", "dense", "implicit")
 
 
 def decompose(K=None, *, X=None, kernel=None, method="auto", rank=None, random_state=None,
@@ -313,11 +345,14 @@ def decompose(K=None, *, X=None, kernel=None, method="auto", rank=None, random_s
         Inputs; K is then ``hilbert_sd.kernels.gram(X, kernel=kernel, **kernel_params)``.
     kernel : str or callable, optional
         Kernel of ``X`` (default ``"rbf"``).
-    method : {"auto", "dense"}, default="auto"
-        ``"dense"``: LAPACK's symmetric eigensolver (:func:`eigh_psd`). ``"auto"`` picks the
-        best available backend, today ``"dense"``.
+    method : {"auto", "dense", "implicit"}, default="auto"
+        ``"dense"``: LAPACK's symmetric eigensolver (:func:`eigh_psd`). ``"implicit"``: the
+        same eigenpairs without forming the eigenvectors (Householder tridiagonalization and
+        the tridiagonal eigenproblem; U = QV is applied, never stored; theory.md §10), equal
+        to ``"dense"`` to round-off and cheaper to factor. ``"auto"`` picks the best
+        available backend, today ``"dense"``.
     rank : int, optional
-        For low-rank backends; must be None with ``"dense"``.
+        For low-rank backends; must be None with ``"dense"`` and ``"implicit"``.
     random_state : int, optional
         For randomized backends; unused by ``"dense"``.
     on_indefinite : {"raise", "warn"}, default="raise"
@@ -350,6 +385,10 @@ def decompose(K=None, *, X=None, kernel=None, method="auto", rank=None, random_s
         check_input = False
     elif kernel is not None or kernel_params:
         raise ValueError("kernel and its parameters go with X, not with a kernel matrix K")
+    if method == "implicit":
+        from hilbert_sd._implicit import eigh_implicit
+
+        return eigh_implicit(K, check_input=check_input, on_indefinite=on_indefinite)
     return eigh_psd(K, check_input=check_input, on_indefinite=on_indefinite)
 
 
