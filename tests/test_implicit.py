@@ -303,3 +303,35 @@ def test_tiny_matrices(n):
     assert _rel(s.reconstruct(s.project(y)), y) < 1e-12
     U = s.eigenvectors
     np.testing.assert_allclose(U.T @ U, np.eye(n), atol=1e-14)
+
+
+def test_ill_conditioned_kernel_agrees_to_the_dense_backends_own_round_off():
+    # RBF on 3-D inputs at n = 500: eigenvalues fall to round-off, so quantities that resolve
+    # them (the flow at long times, the interpolant t = inf) move by far more than 1e-10 when
+    # K moves by one ulp, in the dense backend itself. The implicit backend must agree with
+    # dense to within that intrinsic sensitivity (x 100), and to 1e-10 where the filters do
+    # not reach the round-off eigenvalues (short times).
+    K, K_new, y = _problem("rbf", 2, n=500)
+    d, s = decompose(K, method="dense"), decompose(K, method="implicit")
+    rng = np.random.default_rng(1)
+    E = rng.standard_normal(K.shape)
+    E = 0.5 * (E + E.T)
+    E *= np.finfo(float).eps * np.abs(K).max() / np.abs(E).max()
+    dp = decompose(K + E, method="dense")  # the dense backend, K moved by one ulp
+    assert d.eigenvalues[0] / d.eigenvalues[d.numerical_rank - 1] > 1e8
+    assert np.max(np.abs(s.eigenvalues - d.eigenvalues)) <= RTOL * d.eigenvalues[0]
+    times = np.concatenate([[0.0], np.logspace(-2, 5, 40), [np.inf]])
+    fd, fs, fp = flow_path(d, y, times), flow_path(s, y, times), flow_path(dp, y, times)
+    own = max(_rel(fp.predict(K_new), fd.predict(K_new)), 1e-13)
+    assert _rel(fs.predict(K_new), fd.predict(K_new)) <= 100 * own
+    own = max(_rel(fp.train_predictions(), fd.train_predictions()), 1e-13)
+    assert _rel(fs.train_predictions(), fd.train_predictions()) <= 100 * own
+    short = times <= 10.0
+    assert _rel(fs.predict(K_new)[short], fd.predict(K_new)[short]) < RTOL
+    eps = _budget(d, y)  # its first ridge (~3e-5 lambda_max) reaches eigenvalues near 1e-10
+    pd, ps, pp = (self_distill(sp, y, epsilon=eps, n_rounds=3) for sp in (d, s, dp))
+    own = max(float(np.max(np.abs(pp.ridges[:3] / pd.ridges[:3] - 1.0))), 1e-13)
+    np.testing.assert_allclose(ps.ridges, pd.ridges, rtol=max(RTOL, 100 * own))
+    idx = np.arange(4)
+    own = max(_rel(pp.predict(K_new, idx), pd.predict(K_new, idx)), 1e-13)
+    assert _rel(ps.predict(K_new, idx), pd.predict(K_new, idx)) <= max(RTOL, 100 * own)
