@@ -349,8 +349,10 @@ def decompose(K=None, *, X=None, kernel=None, method="auto", rank=None, random_s
         ``"dense"``: LAPACK's symmetric eigensolver (:func:`eigh_psd`). ``"implicit"``: the
         same eigenpairs without forming the eigenvectors (Householder tridiagonalization and
         the tridiagonal eigenproblem; U = QV is applied, never stored; theory.md §10), equal
-        to ``"dense"`` to round-off and cheaper to factor. ``"auto"`` picks the best
-        available backend, today ``"dense"``.
+        to ``"dense"`` to round-off and cheaper to factor. ``"auto"``: the fastest exact
+        backend whose peak working memory fits in the memory available now (``"implicit"``,
+        3 n² floats; else ``"dense"``, 2 n²). A request that cannot fit raises a
+        ``ValueError`` naming the bytes needed and available, before anything is allocated.
     rank : int, optional
         For low-rank backends; must be None with ``"dense"`` and ``"implicit"``.
     random_state : int, optional
@@ -385,11 +387,56 @@ def decompose(K=None, *, X=None, kernel=None, method="auto", rank=None, random_s
         check_input = False
     elif kernel is not None or kernel_params:
         raise ValueError("kernel and its parameters go with X, not with a kernel matrix K")
+    method = _plan(np.shape(K)[0], method)
     if method == "implicit":
         from hilbert_sd._implicit import eigh_implicit
 
         return eigh_implicit(K, check_input=check_input, on_indefinite=on_indefinite)
     return eigh_psd(K, check_input=check_input, on_indefinite=on_indefinite)
+
+
+#: peak working memory beyond K, in float64 n x n matrices: dense = a copy of K and U;
+#: implicit = the reflectors, V and LAPACK's transient copy
+_PEAK_MATRICES = {"dense": 2, "implicit": 3}
+
+
+def available_memory():
+    """Bytes the machine can give this process now (MemAvailable), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _size(nbytes):
+    return f"{nbytes / 2**30:.1f} GiB" if nbytes >= 2**30 else f"{nbytes / 2**20:.0f} MiB"
+
+
+def _plan(n, method, available=None):
+    """The backend to run: ``"auto"`` takes the fastest exact one whose peak memory fits
+    (implicit, else dense); an explicit request that cannot fit is refused before anything
+    is allocated, naming the bytes needed and available."""
+    available = available_memory() if available is None else available
+    need = {m: k * 8 * n * n for m, k in _PEAK_MATRICES.items()}
+    if available is None:
+        return "dense" if method == "auto" else method
+    if method == "auto":
+        for m in ("implicit", "dense"):
+            if need[m] <= available:
+                return m
+        method = "dense"
+    if need[method] > available:
+        raise ValueError(
+            f"method={method!r} at n={n} needs about {_size(need[method])} of working memory "
+            f"({_PEAK_MATRICES[method]} n x n float64 matrices) but {_size(available)} are "
+            "available; allowed: n up to about "
+            f"{int((available / (8 * _PEAK_MATRICES[method])) ** 0.5)} here (subsample, or "
+            "use a low-rank method when one is available)")
+    return method
 
 
 def as_spectrum(K, *, on_indefinite="raise", check_input=True):

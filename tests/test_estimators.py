@@ -206,11 +206,13 @@ def test_fitted_models_pickle_without_the_eigenvectors_unless_asked(make):
 
 def test_eigen_solver_names_the_allowed_backends():
     X, y, _ = data()
-    with pytest.raises(ValueError, match="method='lanczos'; allowed: 'auto', 'dense'"):
+    with pytest.raises(ValueError, match="method='lanczos'; allowed: 'auto', 'dense', 'implicit'"):
         SelfDistilledKernelRidge(eigen_solver="lanczos").fit(X, y)
+    implicit = SelfDistilledKernelRidge(eigen_solver="implicit", gamma=1.5).fit(X, y)
+    auto = SelfDistilledKernelRidge(gamma=1.5).fit(X, y)  # auto picks implicit when it fits
+    np.testing.assert_array_equal(implicit.alphas_, auto.alphas_)
     dense = SelfDistilledKernelRidge(eigen_solver="dense", gamma=1.5).fit(X, y)
-    auto = SelfDistilledKernelRidge(gamma=1.5).fit(X, y)
-    np.testing.assert_array_equal(dense.alphas_, auto.alphas_)
+    np.testing.assert_allclose(dense.alphas_, auto.alphas_, rtol=1e-10)  # equal to round-off
     with pytest.raises(ValueError, match="fit_intercept"):
         SelfDistilledKernelRidge(fit_intercept="yes").fit(X, y)
 

@@ -209,7 +209,7 @@ def test_spectral_path_contract(kind, m):
 def test_a_spectrum_stands_in_for_k_everywhere():
     K, K_new, y = _problem(2)
     spec = decompose(K)
-    assert as_spectrum(spec) is spec and spec.method == "dense"
+    assert as_spectrum(spec) is spec and spec.method == "implicit"  # auto: it fits
     np.testing.assert_array_equal(self_distill(spec, y, epsilon=0.05).ridges,
                                   self_distill(K, y, epsilon=0.05).ridges)
     np.testing.assert_array_equal(flow_path(spec, y, [1.0]).train_predictions(),
@@ -398,3 +398,19 @@ def test_spectrum_keeps_its_constructor():
     lam = np.array([2.0, 1.0])
     spec = Spectrum(eigenvalues=lam, eigenvectors=np.eye(2))
     assert spec.n == 2 and spec.numerical_rank == 2 and "dense" in repr(spec)
+
+
+def test_auto_plans_the_backend_from_the_memory_available():
+    from hilbert_sd.spectral import _plan
+
+    n = 1000
+    matrix = 8 * n * n
+    assert _plan(n, "auto", available=10 * matrix) == "implicit"
+    assert _plan(n, "auto", available=int(2.5 * matrix)) == "dense"  # implicit needs 3 n^2
+    with pytest.raises(ValueError, match=r"needs about 15 MiB .* but 8 MiB are available; allowed: n up to about 707"):
+        _plan(n, "auto", available=matrix)
+    with pytest.raises(ValueError, match="method='implicit' at n=1000"):
+        _plan(n, "implicit", available=2 * matrix)
+    # at n = 5e4 a dense factorization needs 2 x 20 GB: refused by name on this 24 GB machine
+    with pytest.raises(ValueError, match="method='dense' at n=50000 needs about 37.3 GiB"):
+        _plan(50_000, "dense", available=24 * 2**30)

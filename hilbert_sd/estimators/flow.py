@@ -45,7 +45,7 @@ class GradientFlowKernelRegressor(_KernelMixin, RegressorMixin, BaseEstimator):
     fit_intercept : bool, default=False
         Centre y before fitting and add its mean back to every prediction (ε is then a budget
         on the centred targets).
-    eigen_solver : {"auto", "dense"}, default="auto"
+    eigen_solver : {"auto", "dense", "implicit"}, default="auto"
         Backend of the one factorization (:func:`hilbert_sd.spectral.decompose`).
     store_spectrum : bool, default=False
         Keep the factorization (``spectrum_``, ``path_``) after ``fit``. Predictions need only
