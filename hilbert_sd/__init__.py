@@ -30,6 +30,7 @@ _ATTRIBUTES = {
 }
 _SUBMODULES = {
     "bounds",
+    "certificates",
     "compare",
     "datasets",
     "distillation",
