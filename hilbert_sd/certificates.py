@@ -413,7 +413,7 @@ class DistillationIntervals:
             else:
                 note = ""
             if self.alpha_lo[t] == 0.0:
-                note = "no lower bound (tail energy may sit near λ = 0; see tail_floor)" + (
+                note = "no lower bound" + (
                     "; " + note if note else "")
             lines.append(
                 f"{t:>5}  {self.alpha_lo[t]:>12.5g}  {self.alpha_hi[t]:>12.5g}  {rw[t]:>9.3g}  "
