@@ -203,7 +203,7 @@ def _solve_root(log_bound, log_b, u0, *, side):
     if fb == 0.0:
         return b
     root = scipy.optimize.brentq(f, a, b, xtol=1e-13, rtol=4 * np.finfo(float).eps, maxiter=300)
-    step = 1e-12 * max(1.0, abs(root))
+    step = 2e-13 + 8.0 * np.finfo(float).eps * abs(root)  # just past brentq's tolerance
     for _ in range(_MAX_NUDGE):
         cand = root - step if side == "lo" else root + step
         val = f(cand)

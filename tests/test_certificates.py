@@ -298,6 +298,25 @@ def test_too_wide_and_collapse_reporting():
     assert isinstance(c5, DistillationIntervals) and c5.n_rounds == 2
 
 
+def test_scale_invariance_far_into_the_float_range():
+    """Rescaling the kernel rescales every ridge; rescaling targets and ε together changes
+    nothing (M14), down to 1e-150 and up to 1e150: the log-space evaluation neither overflows
+    nor underflows."""
+    lam, e = np.array([5.0, 3.0, 1.0]), np.array([4.0, 2.0, 1.0])
+    ref = distillation_intervals(lam, e, 0.1, 20, 0.05, 5)
+    live = ~ref.collapse_certain
+    assert live[:2].all()
+    for s in (1e-150, 1e150):
+        c = distillation_intervals(lam * s, e, 0.1, 20, 0.05, 5)
+        np.testing.assert_allclose(c.alpha_lo[live] / s, ref.alpha_lo[live], rtol=1e-11)
+        np.testing.assert_allclose(c.alpha_hi[live] / s, ref.alpha_hi[live], rtol=1e-11)
+        c = distillation_intervals(lam, e * s, 0.1 * s, 20, 0.05 * s, 5)
+        np.testing.assert_allclose(c.alpha_lo[live], ref.alpha_lo[live], rtol=1e-11)
+        np.testing.assert_allclose(c.alpha_hi[live], ref.alpha_hi[live], rtol=1e-11)
+        assert c.earliest_collapse == ref.earliest_collapse
+        assert c.latest_collapse == ref.latest_collapse
+
+
 @pytest.mark.parametrize("kwargs, match", [
     (dict(top_eigenvalues=[1.0, 2.0]), "descending"),
     (dict(top_eigenvalues=[1.0, 0.0]), "> 0"),
