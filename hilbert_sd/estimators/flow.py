@@ -48,7 +48,9 @@ class GradientFlowKernelRegressor(_KernelMixin, RegressorMixin, BaseEstimator):
     eigen_solver : {"auto", "dense", "implicit"}, default="auto"
         Backend of the one factorization (:func:`hilbert_sd.spectral.decompose`).
     store_spectrum : bool, default=False
-        Keep the factorization (``spectrum_``, ``path_``) after ``fit``. Predictions need only
+        Keep the factorization (``spectrum_``, ``path_``) as attributes and in pickles.
+        ``staged_predict`` reuses it within the process either way (an unpickled model
+        without it factors the kernel again). Predictions need only
         ``X_fit_`` and ``dual_coef_``, so by default a fitted model pickles without the
         n × n eigenvectors.
 
@@ -136,7 +138,10 @@ class GradientFlowKernelRegressor(_KernelMixin, RegressorMixin, BaseEstimator):
         path = flow_path(spectrum, y, [time], learning_rate=eta, method=method,
                          on_unstable="raise", check_input=False)
         self._keep_spectrum(spectrum, path)
-        self._y_fit = y  # O(n): lets staged_predict factor again when the spectrum is not kept
+        # staged_predict reuses the path in this process; pickles drop it (__getstate__) and
+        # keep y (O(n)) to factor again after unpickling
+        self._path_cache = path
+        self._y_fit = y
         self.eigenvalues_ = spectrum.eigenvalues
         self.dual_coef_ = path.dual_coef(0)
         self.X_fit_ = X
@@ -162,13 +167,20 @@ class GradientFlowKernelRegressor(_KernelMixin, RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         K_new = self._kernel_new(X)
-        if "path_" in self.__dict__:
-            path = self.path_.at_times(times)
+        cached = self.__dict__.get("_path_cache")
+        if cached is not None:
+            path = cached.at_times(times)
         else:
             path = flow_path(self._spectrum(self.X_fit_), self._y_fit, times,
                              learning_rate=self.learning_rate, method=self.method,
                              check_input=False)
         yield from path.predict(K_new, np.arange(len(path))) + self.intercept_
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        if not self.store_spectrum:
+            state.pop("_path_cache", None)  # the n x n factorization stays out of pickles
+        return state
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
