@@ -278,18 +278,28 @@ def test_filters_equal_literal_definitions():
         filters.self_distillation(lam, 0.5, 3, xi=[1.0, 2.0])
 
 
-def test_gd_filter_is_one_function_for_both_conventions():
-    """flow's gradient descent (eta/n) and the noisy-label rule (eta H) share the filter."""
-    from hilbert_sd.filters import _gd_pair, step_scale
+def test_both_learning_rate_conventions_against_one_literal_iteration():
+    """flow's gradient descent on (1/2n)||f - y||^2 with step eta and the noisy-label rule
+    u <- u - eta' H (u - y) are one iteration when eta' = eta / n: both must equal the literal
+    dual iteration c <- c + eta' (y - K c), u = K c."""
+    from hilbert_sd.flow import gradient_descent
+    from hilbert_sd.noisy_labels import train
 
-    lam = np.array([3.0, 1e-9, 0.0])
-    steps = np.array([0.0, 1.0, 50.0])
-    E_mean, G_mean = _gd_pair(lam, steps, step_scale(0.75, 3, "mean"), "gd", 0.0)
-    E_sum, G_sum = _gd_pair(lam, steps, step_scale(0.25, 3, "sum"), "gd", 0.0)
-    np.testing.assert_array_equal(E_mean, E_sum)
-    np.testing.assert_array_equal(G_mean, G_sum)
-    # G = E / lam with the limit scale * t at lam = 0
-    np.testing.assert_allclose(G_mean[:, 2], 0.25 * steps)
+    K, K_new, y = _problem(5, n=12)
+    n = K.shape[0]
+    eta = 0.8 * n / np.linalg.eigvalsh(K)[-1]  # flow convention, stable
+    steps = [0, 1, 7, 40]
+    c, fits, duals = np.zeros(n), [], []
+    for s in range(steps[-1] + 1):
+        if s in steps:
+            fits.append(K @ c)
+            duals.append(c.copy())
+        c = c + eta / n * (y - K @ c)
+    np.testing.assert_allclose(gradient_descent(K, y, steps, learning_rate=eta), fits,
+                               atol=1e-11)
+    path = train(K, y, steps, rule="gd", learning_rate=eta / n)
+    np.testing.assert_allclose(path.train_outputs(), fits, atol=1e-11)
+    np.testing.assert_allclose(path.dual_coef(), duals, atol=1e-9 * np.abs(duals).max())
 
 
 # ============================================================================ defects

@@ -45,11 +45,11 @@ class _KernelMixin:
             )
         return X, y
 
-    def _spectrum(self, X):
+    def _spectrum(self, X, K=None):
         """The one factorization of the training kernel matrix (validated by ``_validate_fit``;
         a precomputed matrix that is not PSD is replaced by its nearest PSD matrix, with a
         warning, as scikit-learn's estimators accept any symmetric matrix)."""
-        K = self._get_kernel(X)
+        K = self._get_kernel(X) if K is None else K
         return decompose(K, method=self.eigen_solver, on_indefinite="warn",
                          check_input=self.kernel == "precomputed")
 

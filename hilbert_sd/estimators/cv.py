@@ -144,7 +144,8 @@ class SelfDistilledKernelRidgeCV(_KernelMixin, RegressorMixin, BaseEstimator):
                                                                            "epsilons")
             name = "epsilon"
         rounds = np.arange(self.max_rounds + 1)
-        spectrum = self._spectrum(X)
+        K = self._get_kernel(X)  # once: the factorization and the folds share it
+        spectrum = self._spectrum(X, K)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", InfeasibleBudgetWarning)
             if cv == "gcv":
@@ -155,7 +156,6 @@ class SelfDistilledKernelRidgeCV(_KernelMixin, RegressorMixin, BaseEstimator):
                     if path.infeasible_rounds:  # that round and every round built on it
                         scores[0, i, min(path.infeasible_rounds):] = np.nan
             else:
-                K = self._get_kernel(X)
                 res = cv_self_distill(K, y, max_rounds=self.max_rounds, cv=cv, mix=self.mix,
                                       on_infeasible="warn", on_indefinite="warn",
                                       **{name + "s": grid})
@@ -256,7 +256,8 @@ class GradientFlowKernelRegressorCV(_KernelMixin, RegressorMixin, BaseEstimator)
         method = _check_method(self.method)
         X, y = self._validate_fit(X, y)
         y, self.intercept_ = self._center(y)
-        spectrum = self._spectrum(X)
+        K = self._get_kernel(X)  # once: the factorization and the folds share it
+        spectrum = self._spectrum(X, K)
         n = spectrum.n
         eta = float(self.learning_rate)
         if self.times is None:
@@ -271,7 +272,7 @@ class GradientFlowKernelRegressorCV(_KernelMixin, RegressorMixin, BaseEstimator)
         if cv == "gcv":
             scores = np.atleast_2d(path.gcv().T).sum(axis=0)[None]
         else:
-            scores = cv_flow(self._get_kernel(X), y, times, learning_rate=eta, method=method,
+            scores = cv_flow(K, y, times, learning_rate=eta, method=method,
                              cv=cv, on_indefinite="warn").scores
         (best,), self.cv_results_ = select_best(scores, points=times, point_name="time")
         self.times_ = times
