@@ -386,7 +386,8 @@ def self_distill(K, y, *, epsilon=None, alpha=None, n_rounds=None, mix=None, xi=
     if path.infeasible_rounds:
         t = path.infeasible_rounds[0]
         targets = path._multipliers()[t] * z0
-        floor = _null_energy(_resolvent.log_energies(targets), lam, spectrum.rank_tolerance)
+        floor = _null_energy(_resolvent.log_energies(targets), lam, spectrum.rank_tolerance,
+                             spectrum.n)
         warnings.warn(
             f"epsilon={epsilon:g} is below the floor {floor:.6g} that the kernel can reach "
             f"(target energy in its numerical null space) in round(s) "
@@ -437,7 +438,7 @@ def _check_rule(epsilon, alpha, mix, xi, n_rounds, max_rounds, multioutput, on_i
     return epsilon, alpha, mix, xi, n_rounds, max_rounds
 
 
-def _null_energy(log_energies, lam, rank_tol):
+def _null_energy(log_energies, lam, rank_tol, n):
     """(1/n) × the target energy in the numerical null space of K: the lowest reachable
     mean squared training error (theory.md §1, "infeasible"); ``inf`` beyond the float
     range."""
@@ -446,7 +447,7 @@ def _null_energy(log_energies, lam, rank_tol):
         return 0.0
     top = null.max()
     with np.errstate(over="ignore"):
-        return float(np.exp(top + np.log(np.sum(np.exp(null - top))) - np.log(lam.shape[0])))
+        return float(np.exp(top + np.log(np.sum(np.exp(null - top))) - np.log(n)))
 
 
 def _run_ridges(lam, log_e0, spectrum, *, epsilon, alpha, mix, n_rounds, max_rounds,
@@ -455,7 +456,7 @@ def _run_ridges(lam, log_e0, spectrum, *, epsilon, alpha, mix, n_rounds, max_rou
 
     ``xi`` (n_rounds,): per-round weights (then ``mix`` is ignored and n_rounds is given).
     """
-    n, k = log_e0.shape
+    n, k = spectrum.n, log_e0.shape[1]
     log_budget = math.log(n) + math.log(epsilon) if epsilon is not None else 0.0
     fixed = alpha if alpha is not None else -1.0
     rank_tol = spectrum.rank_tolerance
@@ -488,7 +489,7 @@ def _run_ridges(lam, log_e0, spectrum, *, epsilon, alpha, mix, n_rounds, max_rou
         stopped = np.isnan(a).any(axis=0)
         if stopped.any():
             j = int(np.argmax(stopped))
-            floor = _null_energy(log_e0[:, j] + 2.0 * log_c[:, j], lam, rank_tol)
+            floor = _null_energy(log_e0[:, j] + 2.0 * log_c[:, j], lam, rank_tol, n)
             raise InfeasibleBudgetError(
                 f"epsilon={epsilon:g} is below the floor {floor:.6g} that the kernel can reach in "
                 f"round {done + int(n_done[j]) - 1} (the targets' energy in the numerical null "

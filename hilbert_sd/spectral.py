@@ -14,7 +14,7 @@ import scipy.linalg
 from hilbert_sd._validation import check_kernel_rows, check_square_symmetric
 from hilbert_sd.exceptions import NumericalWarning
 
-__all__ = ["SpectralPath", "Spectrum", "as_spectrum", "clip_tolerance", "decompose", "eigh_psd"]
+__all__ = ["LowRankSpectrum", "SpectralPath", "Spectrum", "as_spectrum", "clip_tolerance", "decompose", "eigh_psd"]
 
 
 def clip_tolerance(eigenvalues_abs_max, n, precision=None):
@@ -57,6 +57,8 @@ class Spectrum:
     """
 
     method = "dense"
+    #: whether the spectrum holds only the top eigenpairs (:class:`LowRankSpectrum`)
+    is_low_rank = False
 
     def __init__(self, eigenvalues, eigenvectors, n_clipped=0, most_negative=0.0,
                  rank_tolerance=0.0):
@@ -66,6 +68,44 @@ class Spectrum:
         self.most_negative = most_negative
         self.rank_tolerance = rank_tolerance
         self._projections = {}
+        # (X, kernel, params) when built from inputs by decompose(X=...): lets
+        # project_points evaluate the kernel at new inputs
+        self._inputs = None
+
+    def project_points(self, X_new):
+        """Features ``k(X_new, X) U`` of new inputs in the eigenbasis, for a spectrum built from
+        inputs (``decompose(X=..., kernel=...)``): pass them to a path's ``predict`` with
+        ``projected=True``.
+
+        The kernel rows are evaluated in blocks of new points (never more than about 16 MB of
+        them at once). A spectrum built from a kernel matrix does not know the kernel: use
+        :meth:`project_rows` with ``k(X_new, X)`` there.
+
+        Parameters
+        ----------
+        X_new : array-like of shape (n_new, p)
+
+        Returns
+        -------
+        ndarray of shape (n_new, len(eigenvalues))
+        """
+        if self._inputs is None:
+            raise ValueError(
+                "this spectrum was built from a kernel matrix and does not know the kernel; "
+                "project_points needs decompose(X=..., kernel=...); use "
+                "project_rows(k(X_new, X)) instead")
+        from hilbert_sd.kernels import gram
+
+        X, kernel, params = self._inputs
+        X_new = np.asarray(X_new, dtype=np.float64)
+        if X_new.ndim != 2 or X_new.shape[1] != X.shape[1]:
+            raise ValueError(f"X_new must have shape (n_new, {X.shape[1]}); got {X_new.shape}")
+        out = np.empty((X_new.shape[0], self.eigenvalues.shape[0]))
+        step = max(1, (1 << 21) // max(self.n, 1))
+        for i in range(0, X_new.shape[0], step):
+            out[i:i + step] = self.project_rows(gram(X_new[i:i + step], X, kernel=kernel,
+                                                     **params))
+        return out
 
     @property
     def eigenvectors(self):
@@ -122,9 +162,9 @@ class Spectrum:
         c = np.asarray(c, dtype=np.float64)
         if c.ndim <= 2:
             return self._reconstruct_2d(c)
-        J, n, m = c.shape
-        out = self._reconstruct_2d(c.transpose(1, 0, 2).reshape(n, J * m))
-        return out.reshape(n, J, m).transpose(1, 0, 2)
+        J, r, m = c.shape
+        out = self._reconstruct_2d(c.transpose(1, 0, 2).reshape(r, J * m))
+        return out.reshape(out.shape[0], J, m).transpose(1, 0, 2)
 
     # ---- the two products a backend provides (project's cache and reconstruct's stacking
     # are shared by every backend) ---------------------------------------------------------
@@ -215,6 +255,131 @@ class Spectrum:
             f"Spectrum(n={self.n}, method={self.method!r}, lambda_max={lam[0]:.4g}, "
             f"lambda_min={lam[-1]:.4g}, rank={self.numerical_rank}, n_clipped={self.n_clipped})"
         )
+
+
+class LowRankSpectrum(Spectrum):
+    """The top-r eigenpairs of a kernel matrix and one *tail* pseudo-direction.
+
+    Low-rank backends (``decompose(method="randomized")``, ``"nystrom"``) hold r eigenpairs
+    of an n × n kernel matrix. The other n − r directions enter every path through one
+    pseudo-direction with eigenvalue 0 that carries the targets' energy outside the top r
+    (``‖v − U_r U_rᵀ v‖²``): :attr:`eigenvalues` has ``r + 1`` entries, the last one 0, and
+    :meth:`project` returns ``r + 1`` coefficients, the last one the norm of the part of v
+    outside the top r. Every path then treats the tail as it treats the null space of a dense
+    spectrum: the budget's root equation and the training errors count its energy, and every
+    filter is 0 there (``h(0) = 0``), so fits, dual coefficients and predictions use the top r
+    only.
+
+    - For a Nyström spectrum the tail *is* the null space of the approximating kernel
+      ``K̃ = C W⁺ Cᵀ``: every path on it is exact for ``K̃`` [derived].
+    - For a randomized top-r spectrum of K the tail eigenvalues lie in ``[0, λ_r]``, not at 0:
+      the paths are those of the rank-r truncation of K, and :func:`hilbert_sd.self_distill`
+      attaches certified intervals for the exact run (:mod:`hilbert_sd.certificates`).
+
+    Subclasses implement ``_project_top(v)`` (``U_rᵀ v``), ``_reconstruct_top(c)``
+    (``U_r c``), and may override ``_tail_norm(v, z)``, :meth:`project_rows`,
+    :meth:`project_points` and :meth:`basis`.
+
+    Parameters
+    ----------
+    top_eigenvalues : ndarray of shape (r,)
+        Descending, ≥ 0.
+    n_samples : int
+        n, the number of training points.
+    n_clipped, most_negative, rank_tolerance
+        As :class:`Spectrum`.
+    trace_error : float, optional
+        ``tr K − Σ_{k≤r} λ_k``, the kernel's trace outside the top r (Nyström: ``tr K − tr K̃``,
+        its distance to K in the trace norm).
+    """
+
+    is_low_rank = True
+    #: whether :func:`hilbert_sd.self_distill` can certify the exact run from this spectrum
+    #: (the top-r eigenpairs of K itself; not Nyström's, which are those of another kernel)
+    certifiable = False
+
+    def __init__(self, top_eigenvalues, n_samples, *, n_clipped=0, most_negative=0.0,
+                 rank_tolerance=0.0, trace_error=None):
+        lam = np.append(np.asarray(top_eigenvalues, dtype=np.float64), 0.0)
+        super().__init__(lam, None, n_clipped=n_clipped, most_negative=most_negative,
+                         rank_tolerance=rank_tolerance)
+        self._n = int(n_samples)
+        self.trace_error = trace_error
+
+    @property
+    def n(self):
+        """Number of samples (not the number of eigenvalues held)."""
+        return self._n
+
+    @property
+    def rank(self):
+        """r, the number of eigenpairs held (``len(eigenvalues) - 1``)."""
+        return self.eigenvalues.shape[0] - 1
+
+    @property
+    def top_eigenvalues(self):
+        """The r eigenvalues held, descending (without the tail's 0)."""
+        return self.eigenvalues[:-1]
+
+    @property
+    def tail_bound(self):
+        """Largest value a tail eigenvalue can take: λ_r (the smallest held)."""
+        return float(self.eigenvalues[-2]) if self.rank else 0.0
+
+    @property
+    def eigenvectors(self):
+        raise ValueError(
+            f"a {self.method} spectrum holds {self.rank} of the {self.n} eigenvectors and "
+            "no n x n matrix; use basis(rank) for the top ones, project/reconstruct for "
+            "products")
+
+    @property
+    def condition_number(self):
+        """Always ``inf``: the tail directions count as 0."""
+        return np.inf
+
+    # ---- what a backend implements -----------------------------------------------------
+    def _project_top(self, v):
+        raise NotImplementedError
+
+    def _reconstruct_top(self, c):
+        raise NotImplementedError
+
+    def _tail_norm(self, v, z):
+        """‖v − U_r z‖ per column, z = U_rᵀ v. Default ``sqrt(‖v‖² − ‖z‖²)`` (clipped at 0;
+        backends that hold U_r's rows override it with the residual itself, which does not
+        cancel when the tail is small)."""
+        rest = np.sum(v * v, axis=0) - np.sum(z * z, axis=0)
+        return np.sqrt(np.maximum(rest, 0.0))
+
+    # ---- the shared interface ------------------------------------------------------------
+    def _project_uncached(self, v):
+        z = self._project_top(v)
+        tail = self._tail_norm(v, z)
+        return np.concatenate([z, np.reshape(tail, (1,) + z.shape[1:])], axis=0)
+
+    def _reconstruct_2d(self, c):
+        # the tail direction is dropped: every filter is 0 there, and its component of a dual
+        # coefficient vector lies in the null space of the (approximating) kernel
+        return self._reconstruct_top(np.ascontiguousarray(c[:-1]))
+
+    def tail_energy(self, v):
+        """‖v − U_r U_rᵀ v‖², the energy of ``v`` outside the top r (per column)."""
+        z = self.project(v)
+        return z[-1] ** 2 if z.ndim == 2 else float(z[-1] ** 2)
+
+    def leverages(self, filters, *, complement=False):
+        raise ValueError(
+            f"leverages need all n eigenvectors; a {self.method} spectrum holds {self.rank} "
+            f"of {self.n} (leave-one-out is not available on a low-rank spectrum: use gcv or "
+            "k-fold CV)")
+
+    def __repr__(self):
+        lam = self.top_eigenvalues
+        top = f"lambda_max={lam[0]:.4g}, lambda_r={lam[-1]:.4g}" if lam.size else "empty"
+        extra = "" if self.trace_error is None else f", trace_error={self.trace_error:.4g}"
+        return (f"{type(self).__name__}(n={self.n}, method={self.method!r}, "
+                f"rank={self.rank}, {top}{extra})")
 
 
 def _reverse_columns_inplace(U):
@@ -330,11 +495,14 @@ def _finish_eigenvalues(lam, precision, on_indefinite, stacklevel=3):
     return lam, n_clipped, most_negative, tol
 
 
-_METHODS = ("auto", "dense", "implicit")
+_METHODS = ("auto", "dense", "implicit", "randomized", "nystrom")
+_LOW_RANK = ("randomized", "nystrom")
 
 
 def decompose(K=None, *, X=None, kernel=None, method="auto", rank=None, random_state=None,
-              on_indefinite="raise", check_input=True, **kernel_params):
+              landmarks="uniform", n_oversamples=10, n_power_iter=None, scheduler=None,
+              block_size=None, verbose=False, on_indefinite="raise", check_input=True,
+              **kernel_params):
     """Factor a kernel matrix once: the :class:`Spectrum` every path is a filter on.
 
     Parameters
@@ -342,21 +510,52 @@ def decompose(K=None, *, X=None, kernel=None, method="auto", rank=None, random_s
     K : array-like of shape (n, n), optional
         Symmetric PSD kernel matrix (never modified). Give either ``K`` or ``X``.
     X : array-like of shape (n, p), optional
-        Inputs; K is then ``hilbert_sd.kernels.gram(X, kernel=kernel, **kernel_params)``.
+        Inputs, with ``kernel`` (default ``"rbf"``) and its parameters. The exact methods then
+        build ``K = hilbert_sd.kernels.gram(X, kernel=kernel, **kernel_params)``; the
+        low-rank ones never store K. A spectrum built from X can evaluate new points
+        (:meth:`Spectrum.project_points`).
     kernel : str or callable, optional
         Kernel of ``X`` (default ``"rbf"``).
-    method : {"auto", "dense", "implicit"}, default="auto"
-        ``"dense"``: LAPACK's symmetric eigensolver (:func:`eigh_psd`). ``"implicit"``: the
-        same eigenpairs without forming the eigenvectors (Householder tridiagonalization and
-        the tridiagonal eigenproblem; U = QV is applied, never stored; theory.md §10), equal
-        to ``"dense"`` to round-off and cheaper to factor. ``"auto"``: the fastest exact
-        backend whose peak working memory fits in the memory available now (``"implicit"``,
-        3 n² floats; else ``"dense"``, 2 n²). A request that cannot fit raises a
-        ``ValueError`` naming the bytes needed and available, before anything is allocated.
+    method : {"auto", "dense", "implicit", "randomized", "nystrom"}, default="auto"
+        - ``"dense"``: LAPACK's symmetric eigensolver (:func:`eigh_psd`), explicit U.
+        - ``"implicit"``: the same eigenpairs without forming U (Householder
+          tridiagonalization and the tridiagonal eigenproblem; U = QV is applied, never
+          stored), equal to ``"dense"`` to round-off and cheaper to factor.
+        - ``"randomized"``: the top-``rank`` eigenpairs of K by a randomized range finder
+          with power iterations (Halko, Martinsson & Tropp 2011), from K, or from X with the
+          kernel evaluated block by block (K never stored). A :class:`LowRankSpectrum`.
+        - ``"nystrom"``: the exact spectrum of the Nyström kernel ``K̃ = C W⁺ Cᵀ`` on
+          ``rank`` landmarks (``C = k(X, X_L)``, ``W = k(X_L, X_L)``), from X only, by one
+          streaming pass over row blocks that keeps O(rank²) state (optionally on a Dask
+          cluster, ``scheduler``). A :class:`LowRankSpectrum` with ``trace_error``
+          ``= tr K − tr K̃``.
+        - ``"auto"``: with ``rank=None``, the fastest exact backend whose peak working
+          memory fits in the memory available now (``"implicit"``, 3 n² floats; else
+          ``"dense"``, 2 n²); with a ``rank``, ``"randomized"``.
+
+        An exact request that cannot fit raises a ``ValueError`` naming the bytes needed and
+        available, before anything is allocated.
     rank : int, optional
-        For low-rank backends; must be None with ``"dense"`` and ``"implicit"``.
+        Number of eigenpairs (``"randomized"``) or landmarks (``"nystrom"``), 1 ≤ rank ≤ n;
+        must be None for the exact methods.
     random_state : int, optional
-        For randomized backends; unused by ``"dense"``.
+        Seed of the random test matrix / the landmark choice (default 0: reproducible).
+    landmarks : {"uniform", "kmeans++"} or array-like of int, default="uniform"
+        ``"nystrom"`` only: landmarks drawn uniformly without replacement, by k-means++
+        seeding on the inputs, or the given row indices.
+    n_oversamples : int, default=10
+        ``"randomized"`` only: extra columns of the test matrix beyond ``rank``.
+    n_power_iter : int, optional
+        ``"randomized"`` only: power (subspace) iterations; default 4, or 7 when rank is
+        below 10 % of n (scikit-learn's ``randomized_svd`` convention).
+    scheduler : None, "local", str or dask.distributed.Client, optional
+        ``"nystrom"`` (and ``"randomized"`` from X): run the blocked kernel products and
+        reductions on a Dask cluster (``"local"`` starts a LocalCluster; a string is a
+        scheduler address), with the same numbers as the local run.
+    block_size : int, optional
+        Rows of the kernel evaluated at once by the low-rank methods (default: about 64 MB).
+    verbose : bool, default=False
+        Report the progress of long low-rank factorizations on stderr.
     on_indefinite : {"raise", "warn"}, default="raise"
         Eigenvalues of K clearly below 0 raise, or warn and are clipped to 0.
     check_input : bool, default=True
@@ -367,32 +566,69 @@ def decompose(K=None, *, X=None, kernel=None, method="auto", rank=None, random_s
     Returns
     -------
     Spectrum
+        (:class:`LowRankSpectrum` for the low-rank methods.)
 
     Raises
     ------
     ValueError
-        For an unknown method, both or neither of K and X, or an invalid K.
+        For an unknown method, both or neither of K and X, a rank out of range or given to
+        an exact method, ``"nystrom"`` without X, or a request that cannot fit in memory.
     """
     if method not in _METHODS:
         raise ValueError(f"method={method!r}; allowed: {', '.join(map(repr, _METHODS))}")
+    if (K is None) == (X is None):
+        raise ValueError("give exactly one of K (the kernel matrix) and X (the inputs)")
+    if K is not None and (kernel is not None or kernel_params):
+        raise ValueError("kernel and its parameters go with X, not with a kernel matrix K")
+    n = int(np.shape(K if K is not None else X)[0])
+    if method == "auto" and rank is not None:
+        method = "randomized"
+    if method in _LOW_RANK:
+        if rank is None:
+            raise ValueError(f"method={method!r} needs rank, an integer in [1, n={n}]")
+        if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)) \
+                or not 1 <= rank <= n:
+            raise ValueError(f"rank={rank!r} is out of range; allowed: integers 1 .. n={n}")
+        rank = int(rank)
+        kernel = "rbf" if kernel is None and X is not None else kernel
+        if method == "nystrom":
+            if X is None:
+                raise ValueError("method='nystrom' needs the inputs X (and kernel): the "
+                                 "landmark kernel is evaluated at new points")
+            from hilbert_sd._nystrom import nystrom_spectrum
+
+            return nystrom_spectrum(X, kernel, kernel_params, rank, landmarks=landmarks,
+                                    random_state=random_state, scheduler=scheduler,
+                                    block_size=block_size, verbose=verbose)
+        from hilbert_sd._randomized import randomized_spectrum
+
+        return randomized_spectrum(K=K, X=X, kernel=kernel, kernel_params=kernel_params,
+                                   rank=rank, random_state=random_state,
+                                   n_oversamples=n_oversamples, n_power_iter=n_power_iter,
+                                   scheduler=scheduler, block_size=block_size,
+                                   verbose=verbose, on_indefinite=on_indefinite,
+                                   check_input=check_input)
     if rank is not None:
         raise ValueError(f"rank={rank!r} needs a low-rank method; method={method!r} computes "
                          "every eigenpair: allowed rank=None")
-    if (K is None) == (X is None):
-        raise ValueError("give exactly one of K (the kernel matrix) and X (the inputs)")
+    method = _plan(n, method)
+    inputs = None
     if K is None:
         from hilbert_sd.kernels import gram
 
-        K = gram(X, kernel="rbf" if kernel is None else kernel, **kernel_params)
+        kernel = "rbf" if kernel is None else kernel
+        X = np.asarray(X, dtype=np.float64)
+        K = gram(X, kernel=kernel, **kernel_params)
+        inputs = (X, kernel, dict(kernel_params))
         check_input = False
-    elif kernel is not None or kernel_params:
-        raise ValueError("kernel and its parameters go with X, not with a kernel matrix K")
-    method = _plan(np.shape(K)[0], method)
     if method == "implicit":
         from hilbert_sd._implicit import eigh_implicit
 
-        return eigh_implicit(K, check_input=check_input, on_indefinite=on_indefinite)
-    return eigh_psd(K, check_input=check_input, on_indefinite=on_indefinite)
+        spectrum = eigh_implicit(K, check_input=check_input, on_indefinite=on_indefinite)
+    else:
+        spectrum = eigh_psd(K, check_input=check_input, on_indefinite=on_indefinite)
+    spectrum._inputs = inputs
+    return spectrum
 
 
 #: peak working memory beyond K, in float64 n x n matrices: dense = a copy of K and U;
@@ -434,8 +670,8 @@ def _plan(n, method, available=None):
             f"method={method!r} at n={n} needs about {_size(need[method])} of working memory "
             f"({_PEAK_MATRICES[method]} n x n float64 matrices) but {_size(available)} are "
             "available; allowed: n up to about "
-            f"{int((available / (8 * _PEAK_MATRICES[method])) ** 0.5)} here (subsample, or "
-            "use a low-rank method when one is available)")
+            f"{int((available / (8 * _PEAK_MATRICES[method])) ** 0.5)} here; subsample, or "
+            "use a low-rank method: decompose(..., method='randomized' or 'nystrom', rank=r)")
     return method
 
 
@@ -486,9 +722,9 @@ class SpectralPath:
     distillation path). The model-selection criteria (:meth:`gcv`, :meth:`loo`) read None as
     every point.
 
-    A path whose target coefficients hold fewer than n eigen-directions (a low-rank spectrum)
-    passes ``outside_energy``, the targets' squared norm outside them (``‖y‖² − ‖z‖²`` per
-    column): every filter leaves it as residual, and :meth:`gcv` adds it.
+    On a :class:`LowRankSpectrum` the last coefficient is the tail pseudo-direction (eigenvalue
+    0, the targets' energy outside the top r): every filter is 0 there, so it stays in the
+    residuals (:meth:`gcv`) and never in a fit.
     """
 
     #: what None means for an index argument: "all" points or the "last" one
@@ -496,13 +732,10 @@ class SpectralPath:
     #: name of one path point in messages ("round", "time", "step")
     _point_name = "index"
 
-    def __init__(self, spectrum, target_coefficients, y_ndim, outside_energy=None):
+    def __init__(self, spectrum, target_coefficients, y_ndim):
         self.spectrum = spectrum
-        self._z = target_coefficients  # (n, m)
+        self._z = target_coefficients  # (len(eigenvalues), m)
         self._y_ndim = y_ndim
-        # ‖y‖² − ‖z‖² per column when z holds fewer than n eigen-directions (a low-rank
-        # spectrum); None when z holds them all (every dense spectrum)
-        self._outside_energy = outside_energy
 
     # ---- to implement ----------------------------------------------------------------------
     def __len__(self):
@@ -637,20 +870,12 @@ class SpectralPath:
     def _residual_energy(self, h):
         """‖(I − S_j) y‖² per point and filter column: (J, k), O(n) per point.
 
-        ``Σ_k (1 − h_k)² z_k²`` by Parseval, plus the energy of y outside the directions z
-        holds (left as residual by every filter). Columns sharing one filter are summed.
+        ``Σ_k (1 − h_k)² z_k²`` by Parseval (on a low-rank spectrum the tail coefficient
+        carries the energy outside the top r). Columns sharing one filter are summed.
         """
         z = self._z
         with np.errstate(over="ignore", invalid="ignore"):
             per_col = np.sum(((1.0 - h) * z) ** 2, axis=1)  # (J, m)
-        if z.shape[0] < self.spectrum.n:
-            if self._outside_energy is None:
-                raise ValueError(
-                    f"{type(self).__name__}: the target coefficients hold {z.shape[0]} of "
-                    f"{self.spectrum.n} eigen-directions and the path was built without "
-                    "outside_energy (the targets' energy outside them), which every filter "
-                    "leaves as residual")
-            per_col = per_col + np.reshape(self._outside_energy, (1, -1))
         if h.shape[2] == 1:
             return per_col.sum(axis=1, keepdims=True)
         return per_col
@@ -771,17 +996,17 @@ class SpectralPath:
         Raises
         ------
         ValueError
-            For a path that is not a linear filter of its targets, or whose target
-            coefficients do not cover all n eigen-directions (the residual vector is then
-            unknown to the path).
+            For a path that is not a linear filter of its targets, or on a low-rank spectrum
+            (the residual vector is then unknown to the path).
         """
         idx, scalar = self._criterion_indices(index)
         h = self._filter_rows(idx)  # (J, n, k)
         J, n, k = h.shape
-        if self._z.shape[0] < self.spectrum.n:
-            raise ValueError(f"{type(self).__name__}.loo needs target coefficients in all "
-                             f"{self.spectrum.n} eigen-directions; this path holds "
-                             f"{self._z.shape[0]}")
+        if self.spectrum.is_low_rank:
+            raise ValueError(
+                f"{type(self).__name__}.loo needs the residuals in all {self.spectrum.n} "
+                f"directions; a {self.spectrum.method} spectrum holds {self.spectrum.rank} "
+                "(use gcv, or k-fold CV from hilbert_sd.model_selection)")
         with np.errstate(over="ignore", invalid="ignore"):
             resid = self.spectrum.reconstruct((1.0 - h) * self._z)  # (J, n, m): y − f_j(X)
         rows = h.transpose(0, 2, 1).reshape(J * k, n)
