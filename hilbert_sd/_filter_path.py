@@ -123,18 +123,19 @@ def filter_path(K, y, filters, *, on_indefinite="raise", check_input=True):
     """
     spectrum = as_spectrum(K, on_indefinite=on_indefinite, check_input=check_input)
     n = spectrum.n
+    k = spectrum.eigenvalues.shape[0]  # n, or r + 1 on a low-rank spectrum (the tail's 0)
     y = check_targets(y, n) if check_input else np.asarray(y, dtype=np.float64)
     if isinstance(filters, tuple):
         if len(filters) != 2:
             raise ValueError(f"filters is a tuple of {len(filters)} items; allowed: the pair "
                              "(h, g), or an array h")
-        h = _check_rows(filters[0], "filters[0] (h)", n)
-        g = _check_rows(filters[1], "filters[1] (g)", n)
+        h = _check_rows(filters[0], "filters[0] (h)", k)
+        g = _check_rows(filters[1], "filters[1] (g)", k)
         if g.shape != h.shape:
             raise ValueError(f"the filters h {h.shape} and g {g.shape} must have one shape")
         fallback = False
     else:
-        h = _check_rows(filters, "filters", n)
+        h = _check_rows(filters, "filters", k)
         lam = spectrum.eigenvalues
         live = lam > spectrum.rank_tolerance
         g = np.where(live, h / np.where(live, lam, 1.0), 0.0)

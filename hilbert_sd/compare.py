@@ -392,7 +392,7 @@ def match_early_stopping(K=None, y=None, *, epsilon=None, path=None, n_rounds=No
     lam = path.eigenvalues
     n = path.n_samples
     z0 = path.coefficients[0]
-    z0m = z0.reshape(n, -1)
+    z0m = z0.reshape(lam.shape[0], -1)  # n rows, or r + 1 on a low-rank spectrum
     e0 = (z0m**2).sum(axis=1)
     if (K_test is None) != (y_test is None):
         raise ValueError("give both K_test and y_test, or neither")

@@ -70,6 +70,13 @@ class DistillationPath(SpectralPath):
     mix : float
         The ground-truth weight ``1 − ξ`` when it is the same in every round (outside [0, 1]
         when given through ``xi``), NaN for a per-round schedule.
+    certificate : DistillationIntervals or None
+        On a spectrum that holds only the top-r eigenpairs of K (``decompose(...,
+        method="randomized")``), certified intervals for the ridges, training errors and
+        collapse round of the *exact* run on K, whatever the unknown tail [derived; see
+        :doc:`/topics/certificates`]; the ridges above are those of the rank-r truncation.
+        Computed on first access, for the budget rule without mixing; None otherwise (exact
+        spectra need none; a Nyström path is exact for its own kernel K̃).
     """
 
     _default_index = "last"
@@ -95,6 +102,34 @@ class DistillationPath(SpectralPath):
 
     def __len__(self):
         return self._ridges.shape[0]
+
+    @property
+    def certificate(self):
+        if not hasattr(self, "_certificate"):
+            self._certificate = self._certify()
+        return self._certificate
+
+    def _certify(self):
+        """Intervals of the exact run from the top-r eigenpairs (see :attr:`certificate`)."""
+        spectrum = self.spectrum
+        if (not getattr(spectrum, "certifiable", False) or self.epsilon is None
+                or self._per_round or self.mix != 0.0):
+            return None
+        from hilbert_sd.certificates import distillation_intervals
+
+        lam = spectrum.top_eigenvalues
+        keep = lam > spectrum.rank_tolerance  # numerically zero "top" pairs join the tail
+        energies = self._z0 ** 2  # (r + 1, m); the last row is the tail's
+        per_column = self.multioutput == "independent" and energies.shape[1] > 1
+        columns = range(energies.shape[1]) if per_column else [None]
+        bound = float(lam[keep][-1]) if keep.any() else float(np.finfo(float).tiny)
+        out = []
+        for j in columns:
+            e = energies[:, j] if j is not None else energies.sum(axis=1)
+            top, tail = e[:-1], float(e[-1] + e[:-1][~keep].sum())
+            out.append(distillation_intervals(lam[keep], top[keep], tail, spectrum.n,
+                                              self.epsilon, len(self) - 1, tail_bound=bound))
+        return tuple(out) if per_column else out[0]
 
     # ---- shapes --------------------------------------------------------------------------
     def _out(self, arr, lead):
@@ -490,11 +525,15 @@ def _run_ridges(lam, log_e0, spectrum, *, epsilon, alpha, mix, n_rounds, max_rou
         if stopped.any():
             j = int(np.argmax(stopped))
             floor = _null_energy(log_e0[:, j] + 2.0 * log_c[:, j], lam, rank_tol, n)
+            where = (f"outside the top {spectrum.rank} eigenpairs of this {spectrum.method} "
+                     "spectrum, or in its numerical null space" if spectrum.is_low_rank
+                     else "in the numerical null space of K")
+            more = " (or a larger rank)" if spectrum.is_low_rank else ""
             raise InfeasibleBudgetError(
                 f"epsilon={epsilon:g} is below the floor {floor:.6g} that the kernel can reach in "
-                f"round {done + int(n_done[j]) - 1} (the targets' energy in the numerical null "
-                f"space of K, eigenvalues <= {rank_tol:.3g}); allowed: epsilon > {floor:.6g}, "
-                "or on_infeasible='warn' to fit with the smallest admissible ridge"
+                f"round {done + int(n_done[j]) - 1} (the targets' energy {where}, eigenvalues "
+                f"<= {rank_tol:.3g}); allowed: epsilon > {floor:.6g}{more}, or "
+                "on_infeasible='warn' to fit with the smallest admissible ridge"
             )
         chunks_a.append(a)
         chunks_s.append(st)

@@ -51,8 +51,9 @@ def energy_fraction(K, v, k=None):
     if k is None:
         return cum[1:]
     kk = np.asarray(k)
-    if np.any(kk < 0) or np.any(kk > spectrum.n) or np.any(kk != np.round(kk)):
-        raise ValueError(f"k={k!r} is out of range; allowed: integers 0 .. {spectrum.n}")
+    top = spectrum.eigenvalues.shape[0]  # n, or r + 1 on a low-rank spectrum
+    if np.any(kk < 0) or np.any(kk > top) or np.any(kk != np.round(kk)):
+        raise ValueError(f"k={k!r} is out of range; allowed: integers 0 .. {top}")
     out = cum[kk.astype(np.int64)]
     return float(out) if out.ndim == 0 else out
 
