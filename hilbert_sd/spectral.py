@@ -238,6 +238,11 @@ class Spectrum:
             out = 1.0 - out
         return out[:, 0].copy() if single else np.ascontiguousarray(out.T)
 
+    def landmark_coefficients(self, d):
+        """Landmark coefficients of eigen-coefficients ``d``: a Nyström spectrum only."""
+        raise ValueError(f"a {self.method} spectrum has no landmarks; landmark coefficients "
+                         "need decompose(..., method='nystrom')")
+
     def basis(self, rank=None):
         """The top-``rank`` eigenvectors as an explicit (n, rank) array (all when None).
 
@@ -798,15 +803,28 @@ class SpectralPath:
         idx, scalar = self._indices(index)
         return self._shape_out(self.spectrum.reconstruct(self._fit_coefficients(idx)), scalar)
 
-    def dual_coef(self, index=None):
+    def dual_coef(self, index=None, *, basis="training"):
         """Dual coefficients ``a_j`` with ``f_j(x) = k(x, X) a_j``.
+
+        Parameters
+        ----------
+        index : int, array-like of int, or None
+        basis : {"training", "landmarks"}, default="training"
+            ``"landmarks"`` (a Nyström spectrum only): the M coefficients ``β_j`` with
+            ``f_j(x) = k(x, X_L) β_j`` on the landmarks ``X_L``, what predictions need.
 
         Returns
         -------
         ndarray of shape (n,) / (n, m), or (J, n[, m]) for an array of indices
+            (M instead of n with ``basis="landmarks"``)
         """
+        if basis not in ("training", "landmarks"):
+            raise ValueError(f"basis={basis!r}; allowed: 'training', 'landmarks'")
         idx, scalar = self._indices(index)
-        return self._shape_out(self.spectrum.reconstruct(self._dual_coefficients(idx)), scalar)
+        d = self._dual_coefficients(idx)
+        if basis == "landmarks":
+            return self._shape_out(self.spectrum.landmark_coefficients(d), scalar)
+        return self._shape_out(self.spectrum.reconstruct(d), scalar)
 
     def predict(self, K_new, index=None, *, projected=False):
         """Functions of the path at new points, given ``K_new = k(X_new, X)``.

@@ -211,7 +211,8 @@ def test_fitted_models_pickle_without_the_eigenvectors_unless_asked(make):
 
 def test_eigen_solver_names_the_allowed_backends():
     X, y, _ = data()
-    with pytest.raises(ValueError, match="method='lanczos'; allowed: 'auto', 'dense', 'implicit'"):
+    with pytest.raises(ValueError, match="eigen_solver='lanczos'; allowed: 'auto', 'dense', "
+                       "'implicit', 'randomized', 'nystrom'"):
         SelfDistilledKernelRidge(eigen_solver="lanczos").fit(X, y)
     implicit = SelfDistilledKernelRidge(eigen_solver="implicit", gamma=1.5).fit(X, y)
     auto = SelfDistilledKernelRidge(gamma=1.5).fit(X, y)  # auto picks implicit when it fits

@@ -1,5 +1,9 @@
 """What every kernel estimator of the package shares: kernels, validation, one factorization."""
 
+import numbers
+import sys
+import time
+
 import numpy as np
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -8,14 +12,16 @@ from hilbert_sd.spectral import decompose
 
 __all__ = []
 
+_LOW_RANK = ("randomized", "nystrom")
+_SOLVERS = ("auto", "dense", "implicit") + _LOW_RANK
+
 
 class _KernelMixin:
     """Kernel handling shared by the estimators (``kernel``, ``gamma``, ``degree``, ``coef0``,
     ``kernel_params``), with scikit-learn's meanings and the ``"precomputed"`` option."""
 
-    def _get_kernel(self, X, Y=None):
-        if self.kernel == "precomputed":
-            return X  # fit receives the training kernel matrix itself
+    def _kernel_spec(self):
+        """(kernel, params) for :func:`hilbert_sd.kernels.gram`."""
         params = dict(self.kernel_params or {})
         kernel = "polynomial" if self.kernel == "poly" else self.kernel
         if not callable(kernel):
@@ -29,6 +35,12 @@ class _KernelMixin:
                 value = getattr(self, name)
                 if name in KERNEL_PARAMS[kernel] and value is not None:
                     params.setdefault(name, value)
+        return kernel, params
+
+    def _get_kernel(self, X, Y=None):
+        if self.kernel == "precomputed":
+            return X  # fit receives the training kernel matrix itself
+        kernel, params = self._kernel_spec()
         return gram(X, Y, kernel=kernel, **params)
 
     def _validate_fit(self, X, y):
@@ -45,13 +57,71 @@ class _KernelMixin:
             )
         return X, y
 
+    def _solver(self, n):
+        """The decompose method and rank of ``eigen_solver`` / ``n_components``."""
+        solver = self.eigen_solver
+        # estimators without n_components (the CV ones) offer the exact solvers only
+        allowed = _SOLVERS if hasattr(self, "n_components") else _SOLVERS[:3]
+        if solver not in allowed:
+            raise ValueError(f"eigen_solver={solver!r}; allowed: "
+                             f"{', '.join(map(repr, allowed))}")
+        rank = getattr(self, "n_components", None)
+        if rank is None:
+            if solver in _LOW_RANK:
+                raise ValueError(f"eigen_solver={solver!r} needs n_components, an int in "
+                                 f"[1, n_samples={n}]")
+            return solver, None
+        if isinstance(rank, bool) or not isinstance(rank, numbers.Integral) \
+                or not 1 <= rank <= n:
+            raise ValueError(f"n_components={rank!r} is out of range; allowed: an int in "
+                             f"[1, n_samples={n}]")
+        if solver in ("dense", "implicit"):
+            raise ValueError(f"n_components={rank} needs a low-rank eigen_solver "
+                             f"('randomized' or 'nystrom'); eigen_solver={solver!r} computes "
+                             "every eigenpair: allowed n_components=None")
+        return ("randomized" if solver == "auto" else solver), int(rank)
+
     def _spectrum(self, X, K=None):
-        """The one factorization of the training kernel matrix (validated by ``_validate_fit``;
-        a precomputed matrix that is not PSD is replaced by its nearest PSD matrix, with a
-        warning, as scikit-learn's estimators accept any symmetric matrix)."""
-        K = self._get_kernel(X) if K is None else K
-        return decompose(K, method=self.eigen_solver, on_indefinite="warn",
-                         check_input=self.kernel == "precomputed")
+        """The one factorization of the training kernel (validated by ``_validate_fit``; a
+        precomputed matrix that is not PSD is replaced by its nearest PSD matrix, with a
+        warning, as scikit-learn's estimators accept any symmetric matrix).
+
+        The low-rank solvers work from X and the kernel (the n × n matrix is never formed)
+        unless the kernel is precomputed (``"randomized"`` only) or K is given."""
+        method, rank = self._solver(X.shape[0])
+        verbose = getattr(self, "verbose", False)
+        if not isinstance(verbose, (bool, numbers.Integral)):
+            raise ValueError(f"verbose={verbose!r}; allowed: True, False")
+        start = time.perf_counter()
+        if rank is not None:
+            low = {"method": method, "rank": rank, "random_state": self.random_state,
+                   "verbose": bool(verbose)}
+            if self.kernel == "precomputed" or K is not None:
+                if method == "nystrom":
+                    raise ValueError("eigen_solver='nystrom' needs the inputs X and a kernel, "
+                                     "not kernel='precomputed'; allowed: 'auto', 'dense', "
+                                     "'implicit', 'randomized'")
+                spectrum = decompose(X if K is None else K, on_indefinite="warn",
+                                     check_input=self.kernel == "precomputed", **low)
+            else:
+                kernel, params = self._kernel_spec()
+                spectrum = decompose(X=X, kernel=kernel, **low, **params)
+        else:
+            K = self._get_kernel(X) if K is None else K
+            spectrum = decompose(K, method=method, on_indefinite="warn",
+                                 check_input=self.kernel == "precomputed")
+        if verbose:
+            print(f"[{type(self).__name__}] {spectrum.method} factorization of n="
+                  f"{spectrum.n} in {time.perf_counter() - start:.2f} s", file=sys.stderr)
+        return spectrum
+
+    @staticmethod
+    def _prediction_basis(X, spectrum, path, index):
+        """(points, dual coefficients) with ``f(x) = k(x, points) @ coef``: the training
+        inputs, or a Nyström spectrum's landmarks (M coefficients instead of n)."""
+        if spectrum.method == "nystrom":
+            return spectrum.landmark_points, path.dual_coef(index, basis="landmarks")
+        return X, path.dual_coef(index)
 
     def _center(self, y):
         """Targets to fit and the intercept (the mean of y with ``fit_intercept``, else 0)."""

@@ -67,7 +67,8 @@ class SelfDistilledKernelRidgeCV(_KernelMixin, RegressorMixin, BaseEstimator):
         Ground-truth weight β of every candidate.
     fit_intercept : bool, default=False
     kernel, gamma, degree, coef0, kernel_params, eigen_solver, store_spectrum
-        As in :class:`~hilbert_sd.SelfDistilledKernelRidge`.
+        As in :class:`~hilbert_sd.SelfDistilledKernelRidge`, with the exact solvers
+        (``"auto"``, ``"dense"``, ``"implicit"``) only: k-fold CV factors every fold exactly.
 
     Attributes
     ----------
@@ -173,10 +174,10 @@ class SelfDistilledKernelRidgeCV(_KernelMixin, RegressorMixin, BaseEstimator):
             warnings.simplefilter("ignore", InfeasibleBudgetWarning)  # reported above
             path = self._path(spectrum, y, name, best, self.best_round_)
         self.alphas_ = path.alphas
-        self.dual_coef_ = path.dual_coef(self.best_round_)
+        self.X_fit_, self.dual_coef_ = self._prediction_basis(X, spectrum, path,
+                                                              self.best_round_)
         self.eigenvalues_ = spectrum.eigenvalues
         self._keep_spectrum(spectrum, path)
-        self.X_fit_ = X
         return self
 
     def _path(self, spectrum, y, name, value, n_rounds):
@@ -211,7 +212,7 @@ class GradientFlowKernelRegressorCV(_KernelMixin, RegressorMixin, BaseEstimator)
         As in :class:`SelfDistilledKernelRidgeCV` (the flow is linear in y, so its GCV is the
         standard criterion).
     fit_intercept, kernel, gamma, degree, coef0, kernel_params, eigen_solver, store_spectrum
-        As in :class:`~hilbert_sd.GradientFlowKernelRegressor`.
+        As in :class:`~hilbert_sd.GradientFlowKernelRegressor`, with the exact solvers only.
 
     Attributes
     ----------
@@ -278,8 +279,7 @@ class GradientFlowKernelRegressorCV(_KernelMixin, RegressorMixin, BaseEstimator)
         self.times_ = times
         self.best_time_ = float(times[best])
         self.best_score_ = float(np.nanmean(scores[:, best]))
-        self.dual_coef_ = path.dual_coef(best)
+        self.X_fit_, self.dual_coef_ = self._prediction_basis(X, spectrum, path, best)
         self.eigenvalues_ = spectrum.eigenvalues
         self._keep_spectrum(spectrum, path)
-        self.X_fit_ = X
         return self

@@ -49,8 +49,21 @@ class SelfDistilledKernelRidge(_KernelMixin, RegressorMixin, BaseEstimator):
     fit_intercept : bool, default=False
         Centre y before fitting and add its mean back to every prediction (ε is then a budget
         on the centred targets).
-    eigen_solver : {"auto", "dense", "implicit"}, default="auto"
-        Backend of the one factorization (:func:`hilbert_sd.spectral.decompose`).
+    eigen_solver : {"auto", "dense", "implicit", "randomized", "nystrom"}, default="auto"
+        Backend of the one factorization (:func:`hilbert_sd.spectral.decompose`), as in
+        scikit-learn's ``KernelPCA``: ``"auto"`` is exact (``"implicit"`` when it fits in
+        memory, else ``"dense"``), or ``"randomized"`` when ``n_components`` is given.
+        ``"randomized"`` keeps the top ``n_components`` eigenpairs of the kernel (from X, the
+        n × n matrix is never stored; ``certificate_`` then bounds the exact run);
+        ``"nystrom"`` is the exact spectrum of the Nyström kernel on ``n_components``
+        landmarks (``X_fit_`` and ``dual_coef_`` are then the landmarks and their M
+        coefficients).
+    n_components : int, optional
+        Rank of the low-rank solvers (eigenpairs, or landmarks); None for the exact ones.
+    random_state : int, optional
+        Seed of the low-rank solvers (default 0: reproducible).
+    verbose : bool, default=False
+        Report the factorization (and the progress of the low-rank passes) on stderr.
     store_spectrum : bool, default=False
         Keep the factorization (``spectrum_``, ``path_``) after ``fit``. Predictions need only
         ``X_fit_`` and ``dual_coef_``, so by default a fitted model pickles without the
@@ -71,14 +84,20 @@ class SelfDistilledKernelRidge(_KernelMixin, RegressorMixin, BaseEstimator):
     eigenvalues_ : ndarray of shape (n_samples,)
         Eigenvalues of the training kernel matrix, descending.
     dual_coef_ : ndarray of shape (n_samples,) or (n_samples, n_targets)
-        Dual coefficients of the last round: ``f(x) = k(x, X_fit_) @ dual_coef_``.
+        Dual coefficients of the last round: ``f(x) = k(x, X_fit_) @ dual_coef_``
+        (n_components rows with ``eigen_solver="nystrom"``).
     dual_coefs_ : ndarray of shape (n_rounds + 1, n_samples[, n_targets])
         Dual coefficients of every round.
     path_ : DistillationPath
         The full path (coefficients, per-round training error); only with
         ``store_spectrum=True``.
     X_fit_ : ndarray of shape (n_samples, n_features)
-        Training inputs (the training kernel matrix when ``kernel="precomputed"``).
+        Training inputs (the training kernel matrix when ``kernel="precomputed"``; the
+        landmarks with ``eigen_solver="nystrom"``).
+    certificate_ : DistillationIntervals or None
+        With ``eigen_solver="randomized"`` and the budget rule: certified intervals for the
+        ridges, training errors and collapse round of the exact run
+        (:attr:`hilbert_sd.DistillationPath.certificate`); None otherwise.
     n_features_in_ : int
 
     See Also
@@ -109,7 +128,8 @@ class SelfDistilledKernelRidge(_KernelMixin, RegressorMixin, BaseEstimator):
 
     def __init__(self, epsilon=0.01, alpha=None, n_rounds=1, mix=0.0, kernel="rbf",
                  gamma=None, degree=3, coef0=1, kernel_params=None, fit_intercept=False,
-                 eigen_solver="auto", store_spectrum=False):
+                 eigen_solver="auto", n_components=None, random_state=None, verbose=False,
+                 store_spectrum=False):
         self.epsilon = epsilon
         self.alpha = alpha
         self.n_rounds = n_rounds
@@ -121,6 +141,9 @@ class SelfDistilledKernelRidge(_KernelMixin, RegressorMixin, BaseEstimator):
         self.kernel_params = kernel_params
         self.fit_intercept = fit_intercept
         self.eigen_solver = eigen_solver
+        self.n_components = n_components
+        self.random_state = random_state
+        self.verbose = verbose
         self.store_spectrum = store_spectrum
 
     def fit(self, X, y):
@@ -154,14 +177,15 @@ class SelfDistilledKernelRidge(_KernelMixin, RegressorMixin, BaseEstimator):
                 CollapseWarning,
                 stacklevel=3,
             )
-        self.dual_coefs_ = path.dual_coef(np.arange(path.n_rounds + 1))
+        self.X_fit_, self.dual_coefs_ = self._prediction_basis(
+            X, spectrum, path, np.arange(path.n_rounds + 1))
         self.dual_coef_ = self.dual_coefs_[-1]
         self.alphas_ = path.alphas
         self.collapse_round_ = T
         self.basis_weights_ = path.basis_weights
         self.eigenvalues_ = path.eigenvalues
+        self.certificate_ = path.certificate
         self._keep_spectrum(spectrum, path)
-        self.X_fit_ = X
         return self
 
     def staged_predict(self, X):

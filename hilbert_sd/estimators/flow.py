@@ -45,8 +45,21 @@ class GradientFlowKernelRegressor(_KernelMixin, RegressorMixin, BaseEstimator):
     fit_intercept : bool, default=False
         Centre y before fitting and add its mean back to every prediction (ε is then a budget
         on the centred targets).
-    eigen_solver : {"auto", "dense", "implicit"}, default="auto"
-        Backend of the one factorization (:func:`hilbert_sd.spectral.decompose`).
+    eigen_solver : {"auto", "dense", "implicit", "randomized", "nystrom"}, default="auto"
+        Backend of the one factorization (:func:`hilbert_sd.spectral.decompose`), as in
+        scikit-learn's ``KernelPCA``: ``"auto"`` is exact (``"implicit"`` when it fits in
+        memory, else ``"dense"``), or ``"randomized"`` when ``n_components`` is given.
+        ``"randomized"`` keeps the top ``n_components`` eigenpairs (from X, the n × n matrix
+        is never stored); ``"nystrom"`` is the exact spectrum of the Nyström kernel on
+        ``n_components`` landmarks (``X_fit_`` and ``dual_coef_`` are then the landmarks and
+        their M coefficients). The flow's filter tends to 1 at long times, so a truncated
+        tail costs more at long times than at short ones.
+    n_components : int, optional
+        Rank of the low-rank solvers (eigenpairs, or landmarks); None for the exact ones.
+    random_state : int, optional
+        Seed of the low-rank solvers (default 0: reproducible).
+    verbose : bool, default=False
+        Report the factorization (and the progress of the low-rank passes) on stderr.
     store_spectrum : bool, default=False
         Keep the factorization (``spectrum_``, ``path_``) as attributes and in pickles.
         ``staged_predict`` reuses it within the process either way (an unpickled model
@@ -97,7 +110,8 @@ class GradientFlowKernelRegressor(_KernelMixin, RegressorMixin, BaseEstimator):
 
     def __init__(self, time=1.0, learning_rate=1.0, kernel="rbf", gamma=None, degree=3,
                  coef0=1, kernel_params=None, method="flow", fit_intercept=False,
-                 eigen_solver="auto", store_spectrum=False):
+                 eigen_solver="auto", n_components=None, random_state=None, verbose=False,
+                 store_spectrum=False):
         self.time = time
         self.learning_rate = learning_rate
         self.kernel = kernel
@@ -108,6 +122,9 @@ class GradientFlowKernelRegressor(_KernelMixin, RegressorMixin, BaseEstimator):
         self.method = method
         self.fit_intercept = fit_intercept
         self.eigen_solver = eigen_solver
+        self.n_components = n_components
+        self.random_state = random_state
+        self.verbose = verbose
         self.store_spectrum = store_spectrum
 
     def _check_params(self):
@@ -143,8 +160,8 @@ class GradientFlowKernelRegressor(_KernelMixin, RegressorMixin, BaseEstimator):
         self._path_cache = path
         self._y_fit = y
         self.eigenvalues_ = spectrum.eigenvalues
-        self.dual_coef_ = path.dual_coef(0)
-        self.X_fit_ = X
+        self.X_fit_, self.dual_coef_ = self._prediction_basis(X, spectrum, path, 0)
+        self._X_train = X if spectrum.method == "nystrom" else None  # to factor again
         return self
 
     def staged_predict(self, X, times):
@@ -171,9 +188,14 @@ class GradientFlowKernelRegressor(_KernelMixin, RegressorMixin, BaseEstimator):
         if cached is not None:
             path = cached.at_times(times)
         else:
-            path = flow_path(self._spectrum(self.X_fit_), self._y_fit, times,
+            X_train = self._X_train if self._X_train is not None else self.X_fit_
+            path = flow_path(self._spectrum(X_train), self._y_fit, times,
                              learning_rate=self.learning_rate, method=self.method,
                              check_input=False)
+        if path.spectrum.method == "nystrom":  # K_new = k(X, landmarks)
+            coef = path.dual_coef(np.arange(len(path)), basis="landmarks")
+            yield from np.einsum("qm,jm...->jq...", K_new, coef) + self.intercept_
+            return
         yield from path.predict(K_new, np.arange(len(path))) + self.intercept_
 
     def __getstate__(self):
