@@ -457,34 +457,39 @@ def test_argument_errors():
 
 
 def test_gcv_adds_the_target_energy_outside_a_truncated_basis():
-    """A path on fewer eigen-directions than samples (as a low-rank spectrum would give):
-    GCV adds the targets' energy outside them, which every filter leaves as residual."""
-    from hilbert_sd.spectral import SpectralPath, Spectrum
+    """A path on a low-rank spectrum (top r eigenpairs + the tail pseudo-direction): GCV
+    counts the targets' energy outside the top r, which every filter leaves as residual."""
+    from hilbert_sd.spectral import LowRankSpectrum, SpectralPath, Spectrum
 
     K, y = make_problem(20, seed=21)
     full = decompose(K)
     r, alpha = 6, 0.3
     lam, U = full.eigenvalues[:r], full.eigenvectors[:, :r]
 
-    class TopR(Spectrum):
-        n = 20
+    class TopR(LowRankSpectrum):
+        def _project_top(self, v):
+            return U.T @ v
+
+        def _reconstruct_top(self, c):
+            return U @ c
 
     class RidgePath(SpectralPath):
         def __len__(self):
             return 1
 
         def _filter_rows(self, idx):
-            return (lam / (lam + alpha))[None, :, None][np.zeros(len(idx), int)]
+            lam_all = self.eigenvalues
+            return (lam_all / (lam_all + alpha))[None, :, None][np.zeros(len(idx), int)]
 
-    spectrum = TopR(lam, U)
+    spectrum = TopR(lam, 20)
     z = spectrum.project(y[:, None])
+    np.testing.assert_allclose(z[-1] ** 2, np.sum(y**2) - np.sum((U.T @ y) ** 2), rtol=1e-10)
     S = U @ np.diag(lam / (lam + alpha)) @ U.T  # the truncated smoother, explicitly
-    path = RidgePath(spectrum, z, 1, outside_energy=np.sum(y**2) - np.sum(z**2, axis=0))
+    path = RidgePath(spectrum, z, 1)
     assert_rel(path.gcv(), [gcv_formula(S, y)], rtol=1e-10)
-    np.testing.assert_allclose(spectrum.leverages(lam / (lam + alpha)), np.diag(S), atol=1e-14)
-    np.testing.assert_allclose(spectrum.leverages(lam / (lam + alpha), complement=True),
+    truncated = Spectrum(lam, U)  # r columns of U: leverages of the truncated smoother
+    np.testing.assert_allclose(truncated.leverages(lam / (lam + alpha)), np.diag(S), atol=1e-14)
+    np.testing.assert_allclose(truncated.leverages(lam / (lam + alpha), complement=True),
                                1.0 - np.diag(S), atol=1e-14)
-    with pytest.raises(ValueError, match="outside_energy"):
-        RidgePath(spectrum, z, 1).gcv()
-    with pytest.raises(ValueError, match="all 20 eigen-directions"):
+    with pytest.raises(ValueError, match="holds 6"):
         path.loo()
