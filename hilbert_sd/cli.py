@@ -10,16 +10,23 @@ They are discovered at start-up, so adding a subcommand never touches this file.
 belong inside ``run``.
 
 Exit status: 0 on success, 2 on bad arguments or bad input (one line on stderr, no traceback),
-1 on an unexpected failure (one line, plus the traceback with ``--debug``).
+1 on an unexpected failure (one line, plus the traceback with ``--debug``). A command that fails
+leaves no directory behind that it created and left empty (``--out``, the directories of
+``--store``); files it exports are written to a temporary file and renamed into place
+(:func:`atomic_output`), so a failed export leaves the previous file, not a truncated one.
 """
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 import traceback
+from contextlib import contextmanager
+from pathlib import Path
 
-__all__ = ["UsageError", "main", "build_parser", "output_dir", "stderr_progress"]
+__all__ = ["UsageError", "atomic_output", "build_parser", "export_csv", "main", "output_dir",
+           "stderr_progress"]
 
 
 class UsageError(Exception):
@@ -42,6 +49,94 @@ def output_dir(value, flag="--out"):
     if out.exists() and not out.is_dir():
         raise UsageError(f"{flag}={value!r} exists and is not a directory")
     return out
+
+
+@contextmanager
+def atomic_output(path):
+    """Write a file through a temporary file in its directory, renamed into place at the end.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file to (re)write.
+
+    Yields
+    ------
+    pathlib.Path
+        The temporary file to write. When the block succeeds it replaces ``path`` atomically
+        (``os.replace``); when it fails (a full disk, an interrupt) it is deleted and ``path``
+        is left as it was.
+    """
+    import tempfile
+
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{path}: is a directory; give a file name")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
+                               dir=path.parent if str(path.parent) else ".")
+    os.close(fd)
+    try:
+        if path.exists():
+            mode = path.stat().st_mode & 0o7777
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def export_csv(rows, path):
+    """Write the tidy table of ``rows`` as CSV (``"-"``: stdout) through :func:`atomic_output`.
+
+    Returns
+    -------
+    int
+        Number of data rows written.
+
+    Raises
+    ------
+    OSError
+        Naming ``path`` when it cannot be written (e.g. a full disk); ``path`` is unchanged.
+    """
+    from hilbert_sd.experiments import tables
+
+    if str(path) == "-":
+        return tables.write_csv(rows, "-")
+    try:
+        with atomic_output(path) as tmp:
+            return tables.write_csv(rows, tmp)
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot write {path}: {exc.strerror or exc}; it is left as "
+                                 "it was") from None
+
+
+def _new_dirs(path):
+    """Directories that creating ``path`` (a directory) would make, deepest first."""
+    made = []
+    p = Path(path).absolute()
+    while not p.exists() and p != p.parent:
+        made.append(p)
+        p = p.parent
+    return made
+
+
+def _remove_empty(made):
+    for d in made:
+        try:
+            if d.is_dir() and not any(d.iterdir()):
+                d.rmdir()
+            else:
+                break
+        except OSError:
+            break
 
 
 def stderr_progress(line):
@@ -97,8 +192,20 @@ def main(argv=None):
         if args.command is None:
             parser.print_help()
             return 2
-        status = args._run(args)
-        return 0 if status is None else int(status)
+        made = []
+        for attr, is_file in (("out", False), ("store", True)):
+            value = getattr(args, attr, None)
+            if isinstance(value, str) and value:
+                made += _new_dirs(Path(value).parent if is_file else value)
+        try:
+            status = args._run(args)
+        except BaseException:
+            _remove_empty(made)
+            raise
+        status = 0 if status is None else int(status)
+        if status != 0:
+            _remove_empty(made)
+        return status
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -28,7 +28,7 @@ def test_round_trip_and_wal(tmp_path):
         rows = {r["key"]: r for r in store.rows()}
         assert store.count() == 2 and store.count("failed") == 1
         assert store.statuses() == {"k1": "done", "k2": "failed"}
-        assert store.info()["schema_version"] == "1"
+        assert store.info()["schema_version"] == "2"
     assert rows["k1"]["results"] == {"a": 1.5, "b[0]": math.inf}
     assert rows["k1"]["params"] == {"method.x": 1.0} and rows["k1"]["warnings"] == []
     assert rows["k2"]["error"] == "E: boom" and rows["k2"]["results"] is None

@@ -1,4 +1,5 @@
-"""``hilbert-sd results DB``: print or export the tidy table of a results store."""
+"""``hilbert-sd results DB``: print or export the tidy table of a results store, or salvage
+the readable rows of a damaged (or older) store into a new one."""
 
 NAME = "results"
 HELP = "print or export (CSV) the tidy table of a results store"
@@ -16,27 +17,42 @@ def add_arguments(parser):
     parser.add_argument("--wide", action="store_true",
                         help="print per-round series and constant parameters too")
     parser.add_argument("--limit", type=int, metavar="N", help="print at most N rows")
+    parser.add_argument("--salvage", metavar="NEW",
+                        help="copy the readable rows of DB (damaged, or written by an older "
+                             "hilbert_sd) into a new store NEW; DB is not modified")
 
 
 def run(args):
-    """Print or export; return 0."""
+    """Print, export or salvage; return 0."""
     import sys
 
-    from hilbert_sd.experiments.store import ResultStore
-    from hilbert_sd.experiments.tables import format_table, result_columns, tidy_table, \
-        write_csv
+    from hilbert_sd.cli import UsageError, export_csv
+    from hilbert_sd.experiments.store import ResultStore, salvage
+    from hilbert_sd.experiments.tables import format_table, result_columns, tidy_table
 
+    if args.salvage:
+        if args.csv:
+            raise UsageError("--salvage writes a new store; give --csv in a second run on it")
+        done = salvage(args.db, args.salvage)
+        print(f"salvaged {done['rows']} simulation row(s) and {done['memberships']} "
+              f"experiment membership(s) from {args.db} into {args.salvage}; "
+              f"{done['unreadable']} unreadable row(s) left out", file=sys.stderr)
+        return 0
     with ResultStore(args.db, create=False) as store:
         status = None if args.status == "all" else args.status
         rows = store.rows(status=status, experiment=args.experiment)
         total = store.count()
+        experiments = store.experiments()
     if args.csv:
-        n = write_csv(rows, args.csv)
+        n = export_csv(rows, args.csv)
         if args.csv != "-":
             print(f"wrote {n} rows to {args.csv}", file=sys.stderr)
         return 0
     if not rows:
-        print(f"{args.db}: no matching rows ({total} in the store)")
+        known = ""
+        if args.experiment is not None and args.experiment not in experiments:
+            known = f"; its experiments: {', '.join(experiments) or 'none'}"
+        print(f"{args.db}: no matching rows ({total} in the store{known})")
         return 0
     header, data = tidy_table(rows, all_params=args.wide, series=args.wide, short_keys=True)
     # Bookkeeping columns stay in the CSV; the terminal shows error and duration.
