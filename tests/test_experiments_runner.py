@@ -46,7 +46,8 @@ n_rounds = 4
 def config_from(tmp_path, text, name="exp.toml", overrides=()):
     path = tmp_path / name
     path.write_text(textwrap.dedent(text))
-    return load_config(path, overrides)
+    # the stand-in methods are import references: allowed explicitly (--allow-import)
+    return load_config(path, overrides, allow_import=True)
 
 
 def sweep(config, path, **kw):
@@ -335,7 +336,7 @@ def test_killed_sweep_resumes_without_loss_or_duplicates(tmp_path, sig, jobs):
     cfg.write_text(textwrap.dedent(text))
     db = tmp_path / "s.db"
     proc = subprocess.Popen([sys.executable, "-m", "hilbert_sd", "sweep", str(cfg), "--store",
-                             str(db), "--jobs", str(jobs)], env=_env(),
+                             str(db), "--jobs", str(jobs), "--allow-import"], env=_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         _wait_rows(db, 10, proc)
@@ -360,7 +361,7 @@ def test_killed_sweep_resumes_without_loss_or_duplicates(tmp_path, sig, jobs):
         partial = store.statuses()
     assert 10 <= len(partial) < 80 and set(partial.values()) == {"done"}
 
-    config = load_config(cfg)
+    config = load_config(cfg, allow_import=True)
     with ResultStore(db) as store:
         with pytest.raises(ValueError, match="use --resume"):
             run_sweep(config, store, progress=False)
@@ -463,12 +464,13 @@ def test_concurrent_sweeps_share_one_store(tmp_path):
     db = tmp_path / "shared.db"
     commands = [["--shard", "1/2"], ["--shard", "2/2"], ["--shard", "1/2", "--overwrite"]]
     procs = [subprocess.Popen([sys.executable, "-m", "hilbert_sd", "sweep", str(cfg), "--store",
-                               str(db), "-q", *extra], env=_env(), stdout=subprocess.PIPE,
+                               str(db), "-q", "--allow-import", *extra], env=_env(),
+                              stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for extra in commands]
     for p in procs:
         _, err = p.communicate(timeout=60)
         assert p.returncode == 0, err
-    config = load_config(cfg)
+    config = load_config(cfg, allow_import=True)
     with ResultStore(db) as store:
         assert store.integrity_check() == "ok"
         rows = store.rows()

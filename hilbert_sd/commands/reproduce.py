@@ -49,15 +49,11 @@ def config_path(name):
 
 def run(args):
     """Run the experiment, export its table and write its report; return 0."""
-    import sys
-    from pathlib import Path
-
-    from hilbert_sd.cli import UsageError
+    from hilbert_sd.cli import UsageError, _new_dirs, _remove_empty, output_dir
+    from hilbert_sd.commands.sweep import check_scheduler
     from hilbert_sd.experiments.config import load_config
-    from hilbert_sd.experiments.registry import NAMED_EXPERIMENTS, load_attribute
-    from hilbert_sd.experiments.runner import interrupt_on_sigterm, run_sweep
-    from hilbert_sd.experiments.store import ResultStore
-    from hilbert_sd.experiments.tables import write_csv
+    from hilbert_sd.experiments.registry import NAMED_EXPERIMENTS
+    from hilbert_sd.experiments.store import check_store_path
 
     available = _available()
     if args.name not in available:
@@ -66,8 +62,29 @@ def run(args):
     if args.jobs < 1:
         raise UsageError(f"--jobs {args.jobs}: must be >= 1")
     exp = NAMED_EXPERIMENTS[args.name]
-    out = Path(args.out or args.name)
+    out = output_dir(args.out or args.name)
+    check_scheduler(args.scheduler)
+    config = None
+    if exp.run is None:  # validated before anything is written
+        config = load_config(config_path(args.name))
+        check_store_path(out / "results.db", write=True)
+    made = _new_dirs(out)
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        return _produce(exp, config, out, args)
+    except BaseException:
+        _remove_empty(made)  # a failed run leaves no empty output directory
+        raise
+
+
+def _produce(exp, config, out, args):
+    import sys
+
+    from hilbert_sd.cli import export_csv
+    from hilbert_sd.experiments.registry import load_attribute
+    from hilbert_sd.experiments.runner import interrupt_on_sigterm, run_sweep
+    from hilbert_sd.experiments.store import ResultStore
+
     if exp.run is not None:  # an experiment with its own driver
         produced = load_attribute(exp.run)(out, jobs=args.jobs, scheduler=args.scheduler,
                                            quiet=args.quiet)
@@ -75,14 +92,13 @@ def run(args):
         for path in produced["files"]:
             print(f"wrote {path}", file=sys.stderr)
         return 0
-    config = load_config(config_path(args.name))
     with ResultStore(out / "results.db") as store, interrupt_on_sigterm():
         report = run_sweep(config, store, jobs=args.jobs, scheduler=args.scheduler,
                            resume=not args.overwrite, overwrite=args.overwrite,
                            progress=not args.quiet)
         print(report.summary(), file=sys.stderr)
         rows = store.rows(experiment=config.name)
-    write_csv(rows, out / "results.csv")
+    export_csv(rows, out / "results.csv")
     produced = load_attribute(exp.report)(rows, out)
     print(produced["summary"])
     for path in [out / "results.db", out / "results.csv", *produced["files"]]:

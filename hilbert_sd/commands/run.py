@@ -17,6 +17,9 @@ def add_arguments(parser):
     parser.add_argument("--store", metavar="DB",
                         help="also write the row to this SQLite results store")
     parser.add_argument("--json", action="store_true", help="print the row as JSON")
+    parser.add_argument("--allow-import", action="store_true",
+                        help='allow method.name = "package.module:function": import that '
+                             "module (running its code) and run the function")
 
 
 def run(args):
@@ -27,10 +30,10 @@ def run(args):
     from hilbert_sd.cli import UsageError
     from hilbert_sd.experiments.config import canonical_json, load_config
     from hilbert_sd.experiments.runner import run_simulation
-    from hilbert_sd.experiments.store import ResultStore
+    from hilbert_sd.experiments.store import ResultStore, check_store_path
     from hilbert_sd.experiments.tables import format_value
 
-    config = load_config(args.config, args.overrides)
+    config = load_config(args.config, args.overrides, allow_import=args.allow_import)
     n = len(config)
     index = args.index
     if index is None:
@@ -43,6 +46,8 @@ def run(args):
     elif not 0 <= index < n:
         raise UsageError(f"--index {index}: out of range; {args.config} defines {n} "
                          f"simulation(s): 0..{n - 1}")
+    if args.store:
+        check_store_path(args.store, write=True)
     sim, row = run_simulation(config, index)
     if args.store:
         with ResultStore(args.store) as store:

@@ -34,6 +34,9 @@ def add_arguments(parser):
                         help="export the tidy table to CSV afterwards (default: output.table)")
     parser.add_argument("--dry-run", action="store_true",
                         help="validate the config, print what would run, and stop")
+    parser.add_argument("--allow-import", action="store_true",
+                        help='allow method.name = "package.module:function": import that '
+                             "module (running its code) and run the function")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
 
 
@@ -68,22 +71,62 @@ def store_path(args, config):
     return args.store or config.output.get("store") or f"{config.name}.db"
 
 
-def run(args):
-    """Run the sweep; return the exit status (0 even when some simulations failed)."""
-    import sys
+def check_data(config):
+    """Read every data file of a config once, so that a malformed file is refused before a
+    store or any other output is created.
+
+    Raises
+    ------
+    ValueError
+        Naming the file and the problem.
+    """
+    from hilbert_sd.experiments.config import canonical_json
+    from hilbert_sd.experiments.runner import load_dataset
+
+    seen = set()
+    for data in config.data:
+        if "path" not in data:
+            continue  # synthetic data: its parameters were validated with the config
+        ident = canonical_json({k: v for k, v in data.items() if k != "label_noise"})
+        if ident not in seen:
+            seen.add(ident)
+            load_dataset(data, config.base_dir)
+
+
+def check_scheduler(scheduler):
+    """Refuse ``--scheduler`` before any output when dask.distributed is not installed."""
+    import importlib.util
 
     from hilbert_sd.cli import UsageError
+
+    if scheduler is not None and importlib.util.find_spec("distributed") is None:
+        raise UsageError("--scheduler needs dask.distributed, an optional dependency: "
+                         "pip install 'hilbert_sd[distributed]'")
+
+
+def run(args):
+    """Run the sweep; return the exit status (0 even when some simulations failed)."""
+    import os
+    import sys
+
+    from hilbert_sd.cli import UsageError, export_csv
     from hilbert_sd.experiments.config import load_config
     from hilbert_sd.experiments.runner import interrupt_on_sigterm, run_sweep
-    from hilbert_sd.experiments.store import ResultStore
-    from hilbert_sd.experiments.tables import write_csv
+    from hilbert_sd.experiments.store import ResultStore, check_store_path
 
     if args.retry_failed and not args.resume:
         raise UsageError("--retry-failed needs --resume")
     shard = _parse_shard(args.shard)
     jobs = _jobs(args.jobs)
-    config = load_config(args.config, args.overrides)
+    check_scheduler(args.scheduler)
+    config = load_config(args.config, args.overrides, allow_import=args.allow_import)
     path = store_path(args, config)
+    table = args.table or config.output.get("table")
+    if table and table != "-" and os.path.isdir(table):
+        raise UsageError(f"--table {table}: is a directory; give a CSV file name")
+    # everything that can be refused is refused before the store is created
+    check_store_path(path, write=True)
+    check_data(config)
     if args.dry_run:
         sims = config.simulations()
         groups = len({s.group for s in sims})
@@ -97,8 +140,8 @@ def run(args):
                            retry_failed=args.retry_failed, shard=shard,
                            progress=not args.quiet)
         print(report.summary())
-        table = args.table or config.output.get("table")
         if table:
-            n = write_csv(store.rows(experiment=config.name), table)
-            print(f"wrote {n} rows to {table}", file=sys.stderr)
+            n = export_csv(store.rows(experiment=config.name), table)
+            if table != "-":
+                print(f"wrote {n} rows to {table}", file=sys.stderr)
     return 0

@@ -267,17 +267,25 @@ def register_method(name, run, *, params=None, requires=("kernel", "spectrum"), 
     return spec
 
 
-def get_method(name):
+def get_method(name, *, allow_import=False):
     """The :class:`MethodSpec` for a config's ``method.name``.
 
     ``name`` is a registered method, or ``"package.module:function"`` for a user's own
     callable (its parameters are then passed through unchecked; it may declare
-    ``run.requires``).
+    ``run.requires``). Such a reference is imported (which runs the module's code) only with
+    ``allow_import=True``: the command line's ``--allow-import``.
+
+    Parameters
+    ----------
+    name : str
+    allow_import : bool, default=False
+        Whether a ``"package.module:function"`` reference may be imported.
 
     Raises
     ------
     ConfigError
-        Unknown or unavailable method (key path ``method.name``).
+        Unknown or unavailable method, or an import reference without ``allow_import``
+        (key path ``method.name``); nothing is imported then.
     """
     if name in METHODS:
         spec = METHODS[name]
@@ -286,6 +294,10 @@ def get_method(name):
                                                "this installation of hilbert_sd does not have")])
         return spec
     if ":" in name:
+        if not allow_import:
+            raise ConfigError([("method.name", f'"{name}" is a reference to code that would be '
+                                               "imported and run; allow it with "
+                                               "--allow-import (nothing was imported)")])
         try:
             func = load_attribute(name)
         except ValueError as exc:
@@ -296,7 +308,7 @@ def get_method(name):
                           requires=tuple(getattr(func, "requires", ("kernel", "spectrum"))))
     available = ", ".join(f'"{m}"' for m, s in sorted(METHODS.items()) if s.available)
     raise ConfigError([("method.name", f'unknown method "{name}"; available: {available}, '
-                                       'or "package.module:function"')])
+                                       'or "package.module:function" (with --allow-import)')])
 
 
 _RULE = "the self-distillation rule of theory.md §2"

@@ -42,6 +42,7 @@ import numpy as np
 
 from hilbert_sd.experiments.data import DataSet, add_gaussian_noise, load_file
 from hilbert_sd.experiments.registry import GENERATORS, TRUTHS, get_method, load_attribute
+from hilbert_sd.experiments.store import StoreFullError
 
 __all__ = [
     "GroupCache",
@@ -66,27 +67,34 @@ class GroupCache:
     X_test : ndarray of shape (n_test, n_features) or None
     kernel : dict or None
         ``{"name": ..., **params}`` of the config's ``[kernel]`` table.
+    spectrum_options : dict or None
+        The config's ``[spectrum]`` table (``method``, ``rank``, ``landmarks``,
+        ``random_state``): the spectrum is then ``hilbert_sd.spectral.decompose(X=X, ...)``.
+        None: the dense eigendecomposition of K (:func:`hilbert_sd.spectral.eigh_psd`).
 
     Attributes
     ----------
     K : ndarray of shape (n_samples, n_samples)
         Gram matrix (computed on first use).
     spectrum : hilbert_sd.spectral.Spectrum
-        Its eigendecomposition, eigenvalues descending (computed on first use).
+        Its eigendecomposition, eigenvalues descending (computed on first use); a low-rank
+        spectrum with ``[spectrum] method = "randomized"`` or ``"nystrom"``.
     K_test : ndarray of shape (n_test, n_samples)
         k(X_test, X): what a path's ``predict`` takes.
-    test_projection : ndarray of shape (n_test, n_samples)
-        ``spectrum.project_rows(K_test)``, the test points in the eigenbasis: the function
-        of any filter g at the test points is ``test_projection @ (g * z)``. Computed on
-        first use in each process (never prepared nor shipped to workers).
+    test_projection : ndarray of shape (n_test, n_components)
+        The test points in the spectrum's basis: ``spectrum.project_rows(K_test)``, or
+        ``spectrum.project_points(X_test)`` for a low-rank spectrum. The function of any
+        filter g at the test points is ``test_projection @ (g * z)``. Computed on first use
+        in each process (never prepared nor shipped to workers).
     timings : dict
         Seconds spent on ``"gram"``, ``"eigh"`` and ``"test_kernel"``.
     """
 
-    def __init__(self, X, X_test=None, kernel=None):
+    def __init__(self, X, X_test=None, kernel=None, spectrum_options=None):
         self.X = X
         self.X_test = X_test
         self.kernel = kernel
+        self.spectrum_options = spectrum_options
         self._K = None
         self._spectrum = None
         self._K_test = None
@@ -112,6 +120,9 @@ class GroupCache:
     @property
     def spectrum(self):
         if self._spectrum is None:
+            if self.spectrum_options is not None:
+                self._spectrum = self._decompose()
+                return self._spectrum
             from hilbert_sd.spectral import eigh_psd
 
             K = self.K
@@ -120,6 +131,23 @@ class GroupCache:
             self._spectrum = eigh_psd(K, check_input=False)
             self.timings["eigh"] += time.perf_counter() - t0
         return self._spectrum
+
+    def _decompose(self):
+        """The spectrum the [spectrum] table asks for, factored from the inputs."""
+        if self.kernel is None:
+            raise ValueError("this simulation needs a kernel; the config has no [kernel] table")
+        from hilbert_sd.spectral import decompose
+
+        opts = self.spectrum_options
+        kw = {k: opts[k] for k in ("rank", "random_state", "landmarks")
+              if opts.get(k) is not None}
+        params = {k: v for k, v in self.kernel.items() if k != "name" and v is not None}
+        t0 = time.perf_counter()
+        # the kernel is evaluated inside (the Gram time is part of the factorization's)
+        spectrum = decompose(X=self.X, kernel=self.kernel["name"], method=opts["method"],
+                             **kw, **params)
+        self.timings["eigh"] += time.perf_counter() - t0
+        return spectrum
 
     @property
     def K_test(self):
@@ -132,9 +160,16 @@ class GroupCache:
     @property
     def test_projection(self):
         if self._test_projection is None and self.X_test is not None:
-            spectrum, K_test = self.spectrum, self.K_test
-            t0 = time.perf_counter()
-            self._test_projection = spectrum.project_rows(K_test)
+            spectrum = self.spectrum
+            if getattr(spectrum, "is_low_rank", False):
+                # a low-rank basis is defined through the inputs (landmarks, range finder):
+                # the spectrum evaluates the test points itself
+                t0 = time.perf_counter()
+                self._test_projection = spectrum.project_points(self.X_test)
+            else:
+                K_test = self.K_test
+                t0 = time.perf_counter()
+                self._test_projection = spectrum.project_rows(K_test)
             self.timings["test_kernel"] += time.perf_counter() - t0
         return self._test_projection
 
@@ -253,6 +288,7 @@ class _GroupSpec:
     X_test: np.ndarray
     kernel: dict
     requires: tuple
+    spectrum: dict = None
 
 
 @dataclass
@@ -268,7 +304,8 @@ def _now():
 def _prepare(spec):
     """Gram matrix and eigendecomposition of a group (or the error that prevented them)."""
     try:
-        return GroupCache(spec.X, spec.X_test, spec.kernel).prepare(spec.requires)
+        return GroupCache(spec.X, spec.X_test, spec.kernel,
+                          spec.spectrum).prepare(spec.requires)
     except Exception as exc:  # noqa: BLE001 - recorded against every simulation of the group
         return _FailedGroup(f"preparing the group's Gram matrix and eigendecomposition failed: "
                             f"{type(exc).__name__}: {exc}", traceback.format_exc())
@@ -321,7 +358,8 @@ def _run_one(group, dataset, task):
         try:
             if isinstance(group, _FailedGroup):
                 raise _GroupError(group)
-            run = load_attribute(get_method(config["method"]["name"]).run)
+            # the config was validated (import references only with the user's consent)
+            run = load_attribute(get_method(config["method"]["name"], allow_import=True).run)
             results = _check_results(run(config, _inputs(group, dataset, config), seed))
             status = "done"
         except _GroupError as exc:
@@ -431,7 +469,7 @@ def _iter_chunk(group, datasets, tasks):
         name = task[1]["method"]["name"]
         if name not in specs:
             try:
-                specs[name] = get_method(name)
+                specs[name] = get_method(name, allow_import=True)
             except ValueError:
                 specs[name] = None
         spec = specs[name]
@@ -698,13 +736,15 @@ def _plan(config, sims):
             datasets[sim.data_id] = load_dataset(sim.config["data"], config.base_dir)
         name = sim.method
         if name not in requires:
-            requires[name] = get_method(name).requires
+            requires[name] = get_method(name, allow_import=True).requires
         g = groups.get(sim.group)
         if g is None:
             ds = datasets[sim.data_id]
             kernel = sim.config["kernel"] if set(requires[name]) & {"kernel", "spectrum",
                                                                      "test_kernel"} else None
-            g = groups[sim.group] = {"spec": _GroupSpec(sim.group, ds.X, ds.X_test, kernel, ()),
+            spectrum = sim.config.get("spectrum") if kernel is not None else None
+            g = groups[sim.group] = {"spec": _GroupSpec(sim.group, ds.X, ds.X_test, kernel, (),
+                                                        spectrum),
                                      "tasks": [], "requires": set()}
         g["requires"].update(requires[name])
         g["tasks"].append((sim.key, sim.config, sim.data_id))
@@ -777,13 +817,114 @@ def _run_shared_chunk(shared, datasets, tasks):
     return _run_chunk(group, datasets, tasks)
 
 
-def _execute_joblib(groups, jobs):
+#: Prefix of the shared-memory folders of parallel sweeps: ``hilbert_sd-PID-XXXXXXXX``.
+SHM_PREFIX = "hilbert_sd-"
+_SHM_LOCK = ".lock"
+
+
+def _shm_dir():
+    return "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_shared_folders(directory=None, *, min_age=60.0):
+    """Delete the shared-memory folders that killed parallel sweeps left behind.
+
+    A sweep's folder holds a lock (``flock``) for as long as its process lives; the kernel
+    releases it when the process dies, however it dies (SIGKILL included). A folder of ours
+    (same user, ``hilbert_sd-PID-...``) whose lock can be taken belongs to a dead process and
+    is deleted. A folder without a lock file (one being created, or left by a version without
+    locks) is deleted only when its process ``PID`` does not exist and it is older than
+    ``min_age`` seconds. Other users' folders and anything else are never touched.
+
+    Parameters
+    ----------
+    directory : str, optional
+        Where the folders are (default ``/dev/shm``, else the temporary directory).
+    min_age : float, default=60.0
+
+    Returns
+    -------
+    list of str
+        The folders deleted.
+    """
+    import fcntl
+    import re
     import shutil
     import tempfile
 
+    directory = directory or _shm_dir() or tempfile.gettempdir()
+    pattern = re.compile(re.escape(SHM_PREFIX) + r"(\d+)-[^/]+$")
+    removed = []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = pattern.match(entry.name)
+        if match is None:
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+            if not entry.is_dir(follow_symlinks=False) or st.st_uid != os.getuid():
+                continue
+            pid = int(match.group(1))
+            if pid == os.getpid():
+                continue
+            lock = os.path.join(entry.path, _SHM_LOCK)
+            try:
+                fd = os.open(lock, os.O_RDONLY | os.O_NOFOLLOW)
+            except FileNotFoundError:
+                if _pid_alive(pid) or time.time() - st.st_mtime < min_age:
+                    continue
+            else:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # its sweep is running
+                finally:
+                    os.close(fd)
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed.append(entry.path)
+        except OSError:
+            continue
+    return removed
+
+
+@contextmanager
+def _shared_folder(shm):
+    """A fresh ``hilbert_sd-PID-...`` folder, locked for as long as it exists."""
+    import fcntl
+    import shutil
+    import tempfile
+
+    directory = tempfile.mkdtemp(prefix=f"{SHM_PREFIX}{os.getpid()}-", dir=shm)
+    fd = None
+    try:
+        fd = os.open(os.path.join(directory, _SHM_LOCK), os.O_CREAT | os.O_RDWR, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+        if fd is not None:
+            os.close(fd)
+
+
+def _execute_joblib(groups, jobs):
     from joblib import Parallel, delayed, parallel_config
 
-    shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    shm = _shm_dir()
+    if sys.platform.startswith("linux") or sys.platform == "darwin":
+        remove_stale_shared_folders(shm)
     with parallel_config(backend="loky", inner_max_num_threads=1):
         # max_nbytes=None: no joblib memmapping; the group is shared once by _SharedGroup
         with Parallel(n_jobs=jobs, return_as="generator_unordered", max_nbytes=None) \
@@ -792,8 +933,7 @@ def _execute_joblib(groups, jobs):
                 cache = _prepare(g["spec"])  # here, with every BLAS thread
                 _stop_idle_blas_threads()  # before the workers need the cores
                 chunks = _chunks(g["tasks"], jobs)
-                directory = tempfile.mkdtemp(prefix="hilbert_sd-", dir=shm)
-                try:
+                with _shared_folder(shm) as directory:
                     ref = _SharedGroup(cache, directory) if isinstance(cache, GroupCache) \
                         else cache
                     run = _run_shared_chunk if isinstance(cache, GroupCache) else _run_chunk
@@ -801,8 +941,6 @@ def _execute_joblib(groups, jobs):
                              for c in chunks)
                     for records, timings in parallel(calls):
                         yield records, (g["spec"].key, timings)
-                finally:
-                    shutil.rmtree(directory, ignore_errors=True)
 
 
 def _dask_client(scheduler, jobs):
@@ -912,6 +1050,9 @@ def run_sweep(config, store, *, jobs=1, scheduler=None, resume=False, overwrite=
         skip = {"done", "failed"} if not retry_failed else {"done"}
         todo = [s for s in sims if existing.get(s.key) not in skip]
         report.skipped = len(sims) - len(todo)
+        # a skipped simulation (perhaps run by another experiment) is one of this one's too
+        store.add_members(config.name, [(s.key, s.index) for s in sims
+                                        if existing.get(s.key) in skip])
         sims = todo
     by_key = {s.key: s for s in sims}
     groups = _plan(config, sims)
@@ -928,6 +1069,7 @@ def run_sweep(config, store, *, jobs=1, scheduler=None, resume=False, overwrite=
 
     bar = Progress(len(sims), stream=stream, enabled=progress)
     timed_groups = set()
+    committed = 0
     try:
         for records, (group_key, timings) in batches:
             if timings and group_key not in timed_groups:
@@ -949,11 +1091,17 @@ def run_sweep(config, store, *, jobs=1, scheduler=None, resume=False, overwrite=
                 report.simulation_time += rec["duration"]
             t0 = time.perf_counter()
             store.write(rows)
+            committed += len(rows)
             report.store_time += time.perf_counter() - t0
             bar.update(report.done, report.failed)
     except KeyboardInterrupt:
         report.interrupted = True
         raise
+    except StoreFullError as exc:
+        # what was committed stays; the batch that did not fit is run again by --resume
+        raise StoreFullError(f"{exc}; the sweep stopped with {committed} of its "
+                             f"{len(sims)} simulation(s) stored: free space, then run it "
+                             "again with --resume") from None
     finally:
         batches.close()  # stops workers / the Dask client
         bar.close()
