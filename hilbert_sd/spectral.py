@@ -842,8 +842,9 @@ class SpectralPath:
         -------
         ndarray of shape (n_new,) / (n_new, m), or (J, n_new[, m]) for an array of indices
         """
-        K_new = check_kernel_rows(K_new, self.n_samples,
-                                  "K_new (projected)" if projected else "K_new")
+        # projected features have one column per eigenvalue held (r + 1 on a low-rank one)
+        width = self.eigenvalues.shape[0] if projected else self.n_samples
+        K_new = check_kernel_rows(K_new, width, "K_new (projected)" if projected else "K_new")
         idx, scalar = self._indices(index)
         d = self._dual_coefficients(idx)  # (J, n, m)
         if projected or K_new.shape[0] <= d.shape[0] * d.shape[2]:

@@ -86,6 +86,8 @@ def test_budget_rule_equals_dense_run_on_the_truncation(seed):
     _close(a.train_predictions(idx), b.train_predictions(idx))
     _close(a.train_mse(), b.train_mse())
     _close(a.predict(K_new, idx), b.predict(K_new, idx))
+    # features in the eigenbasis (r + 1 columns), as project_points gives them
+    _close(a.predict(low.project_rows(K_new), idx, projected=True), b.predict(K_new, idx))
     _close(a.gcv(), b.gcv())
     _close(a.effective_dof(), b.effective_dof())
 
