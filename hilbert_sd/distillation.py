@@ -423,9 +423,12 @@ def self_distill(K, y, *, epsilon=None, alpha=None, n_rounds=None, mix=None, xi=
         targets = path._multipliers()[t] * z0
         floor = _null_energy(_resolvent.log_energies(targets), lam, spectrum.rank_tolerance,
                              spectrum.n)
+        where = (f"outside the top {spectrum.rank} eigenpairs of this {spectrum.method} "
+                 "spectrum or in its numerical null space" if spectrum.is_low_rank
+                 else "in its numerical null space")
         warnings.warn(
             f"epsilon={epsilon:g} is below the floor {floor:.6g} that the kernel can reach "
-            f"(target energy in its numerical null space) in round(s) "
+            f"(target energy {where}) in round(s) "
             f"{list(path.infeasible_rounds)[:5]}; fitted those with the smallest admissible "
             f"ridge {spectrum.rank_tolerance:.3g}",
             InfeasibleBudgetWarning,
