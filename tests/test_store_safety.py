@@ -242,6 +242,34 @@ def test_store_in_read_only_directory_is_read_without_side_files(tmp_path, capsy
     assert _files(tmp_path) == before
 
 
+def test_read_only_store_whose_wal_holds_rows_is_refused_clearly(tmp_path, capsys,
+                                                                 monkeypatch):
+    import shutil
+
+    cfg = write_config(tmp_path, "w")
+    db = tmp_path / "s.db"
+    cli_ok(capsys, "sweep", cfg, "--store", db, "-q")
+    conn = sqlite3.connect(db)  # a writer that never checkpointed (killed, say)
+    conn.execute("PRAGMA wal_autocheckpoint = 0")
+    conn.execute("DELETE FROM memberships")
+    conn.commit()
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    shutil.copy(db, ro / "s.db")
+    shutil.copy(f"{db}-wal", ro / "s.db-wal")
+    conn.close()
+    assert (ro / "s.db-wal").stat().st_size > 0
+    monkeypatch.setattr(store_mod, "_writable_dir", lambda d: False)
+    monkeypatch.setattr(store_mod.os, "access", lambda p, mode: False)
+    err = cli_error(capsys, "results", ro / "s.db")
+    assert str(ro / "s.db") in err and "-wal file" in err and "copy the store" in err
+    assert _files(ro) == ["s.db", "s.db-wal"]
+    monkeypatch.undo()
+    # in a writable directory the -wal file is read: its deletion of memberships is there
+    with ResultStore(ro / "s.db", create=False) as store:
+        assert store.count() == 8 and store.experiments() == {}
+
+
 def _mount_tmpfs(path):
     path.mkdir()
     if subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(path)],
