@@ -370,3 +370,39 @@ def test_spectrum_table_validation(tmp_path, capsys, table, message):
     err = cli_error(capsys, "sweep", cfg, "--dry-run")
     assert message in err
     assert _files(tmp_path) == ["c.toml"]
+
+
+SD = """
+[experiment]
+name = "sd"
+seeds = 2
+[data]
+generator = "sine"
+n_samples = 60
+label_noise = 0.2
+n_test = 25
+[kernel]
+name = "rbf"
+gamma = 30.0
+[method]
+name = "self_distill"
+epsilon = 0.05
+n_rounds = 3
+[spectrum]
+method = "randomized"
+rank = 15
+"""
+
+
+def test_low_rank_self_distillation_sweep_reports_errors_over_n_samples(tmp_path):
+    """On a rank-15 spectrum of 60 samples the budget rule still fits round 0 to a mean
+    squared training error of exactly epsilon (M1): the errors are means over the n samples,
+    not over the 16 coefficients a low-rank spectrum holds."""
+    (tmp_path / "sd.toml").write_text(SD)
+    rows = _sweep(load_config(tmp_path / "sd.toml"), tmp_path / "sd.db")
+    assert len(rows) == 2
+    for row in rows:
+        assert row["status"] == "done", row["error"]
+        res = row["results"]
+        assert res["train_mse[0]"] == pytest.approx(0.05, rel=1e-9)
+        assert res["test_mse[0]"] > 0 and np.isfinite(res["test_mse[3]"])

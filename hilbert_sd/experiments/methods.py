@@ -141,9 +141,10 @@ def _label_errors(spectrum, fit_filters, labels):
     """
     z0 = spectrum.project(labels[0])  # the path's own projection: remembered by the spectrum
     fits = fit_filters * z0
-    out = [np.mean((fits - z0) ** 2, axis=1)]
+    n = spectrum.n  # samples (a low-rank spectrum holds r + 1 < n coefficients)
+    out = [np.sum((fits - z0) ** 2, axis=1) / n]
     for v in labels[1:]:
-        out.append(np.mean((fits - spectrum.project(v)) ** 2, axis=1))
+        out.append(np.sum((fits - spectrum.project(v)) ** 2, axis=1) / n)
     return out
 
 
@@ -151,7 +152,7 @@ def _test_errors(path, inputs, y_test):
     """(J, k) mean squared errors of every path point at the test inputs."""
     # the group's k(X_test, X) U, computed once and shared by every path of the group
     pred = path.predict(inputs.test_projection, np.arange(len(path)), projected=True)
-    pred = _columns(pred, (len(path), inputs.K_test.shape[0]))
+    pred = _columns(pred, (len(path), inputs.test_projection.shape[0]))
     return np.mean((pred - y_test[None]) ** 2, axis=1)
 
 
@@ -172,7 +173,7 @@ def _self_distill_results(cases, path):
     ridges = _columns(np.asarray(path.ridges, dtype=np.float64), (R,))  # (R, k)
     collapse = path.collapse_round
     collapse = list(collapse) if isinstance(collapse, tuple) else [collapse]
-    filters = _columns(path.filters, (R, n))  # (R, n, k)
+    filters = _columns(path.filters, (R, spectrum.eigenvalues.shape[0]))  # (R, n or r+1, k)
     Y = np.column_stack([inp.y for _, inp in cases])
     noisy = [c["data"].get("label_noise", 0.0) > 0 for c, _ in cases]
     labels = [Y]
@@ -231,8 +232,9 @@ def run_gradient_flow(config, inputs, seed):
     m = config["method"]
     spectrum = inputs.spectrum
     times = np.asarray(m["times"], dtype=np.float64)
-    E, G = flow_filters(spectrum.eigenvalues, times, learning_rate=m["learning_rate"],
-                        method=m["method"], rank_tolerance=spectrum.rank_tolerance)
+    E, G = flow_filters(spectrum.eigenvalues, times, n_samples=spectrum.n,
+                        learning_rate=m["learning_rate"], method=m["method"],
+                        rank_tolerance=spectrum.rank_tolerance)
     y = inputs.y[:, None]
     labels = [y]
     noisy = config["data"].get("label_noise", 0.0) > 0
@@ -247,8 +249,10 @@ def run_gradient_flow(config, inputs, seed):
         _per_round(out, "clean_mse", errors[1][:, 0], limit)
     _per_round(out, "effective_dim", E.sum(axis=1), limit)
     if inputs.has_test:
-        dual = spectrum.reconstruct(G.T * spectrum.project(y))  # (n, n_times)
-        test = np.mean((inputs.K_test @ dual - inputs.y_test[:, None]) ** 2, axis=0)
+        # the group's test points in the eigenbasis (k(X_test, X) U, or the landmark features
+        # of a Nystrom spectrum), shared by every simulation of the group
+        pred = inputs.test_projection @ (G.T * spectrum.project(y))  # (n_test, n_times)
+        test = np.mean((pred - inputs.y_test[:, None]) ** 2, axis=0)
         _per_round(out, "test_mse", test, limit)
         best = int(np.argmin(test))
         out["best_index"] = best
