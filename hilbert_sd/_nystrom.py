@@ -51,6 +51,7 @@ import scipy.linalg
 import scipy.linalg.blas
 
 from hilbert_sd._validation import as_float_array
+from hilbert_sd.exceptions import NumericalWarning
 from hilbert_sd.spectral import LowRankSpectrum, available_memory, clip_tolerance
 
 __all__ = ["NystromSpectrum", "nystrom_spectrum"]
@@ -569,7 +570,9 @@ def nystrom_spectrum(X, kernel, kernel_params, rank, *, landmarks="uniform", ran
     W = gram(XL, kernel=kernel, **params)
     if not np.array_equal(W, W.T):  # a user callable need not be exactly symmetric
         W = 0.5 * (W + W.T)
-    lam_w, V_w = scipy.linalg.eigh(W, check_finite=False)
+    # divide and conquer: orthogonal to O(eps) (MRRR's evr measured 7e-13 at M = 2000) and
+    # faster for all eigenpairs
+    lam_w, V_w = scipy.linalg.eigh(W, driver="evd", check_finite=False)
     lam_w, V_w = lam_w[::-1], V_w[:, ::-1]
     scale_w = float(max(abs(lam_w[0]), abs(lam_w[-1])))
     tol_w = clip_tolerance(scale_w, M)
@@ -611,7 +614,7 @@ def nystrom_spectrum(X, kernel, kernel_params, rank, *, landmarks="uniform", ran
     # upper triangle
     BtB = np.triu(BtB) + np.triu(BtB, 1).T
     if BtB.shape[0]:
-        sig2, V_b = scipy.linalg.eigh(BtB, check_finite=False)
+        sig2, V_b = scipy.linalg.eigh(BtB, driver="evd", check_finite=False)
         sig2, V_b = sig2[::-1].copy(), V_b[:, ::-1]
     else:
         sig2, V_b = np.zeros(0), np.zeros((0, 0))
@@ -622,7 +625,7 @@ def nystrom_spectrum(X, kernel, kernel_params, rank, *, landmarks="uniform", ran
     if most_negative < -rank_tol:  # BᵀB is a Gram matrix: only round-off can make this
         warnings.warn(f"B^T B has the eigenvalue {most_negative:.3g} below the round-off "
                       f"tolerance -{rank_tol:.3g}; its directions join the tail",
-                      stacklevel=3)
+                      NumericalWarning, stacklevel=3)
     keep = sig2 > rank_tol
     sig2 = sig2[keep]
     sig = np.sqrt(sig2)
