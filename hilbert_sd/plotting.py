@@ -97,6 +97,7 @@ def plot_ridges(path, *, ax=None):
                 if path.epsilon is not None else f"α = {path.alpha:g}")
     if path.collapse_round is not None:
         ax.axvline(path.collapse_round, color="0.5", ls="--", label="collapse")
+    _integer_ticks(ax)
     ax.set_xlabel("round t")
     ax.set_ylabel("ridge α_t")
     ax.set_title("Ridge per round")
@@ -150,8 +151,12 @@ def plot_errors(rounds, errors, *, labels=None, ax=None, log=True):
     Parameters
     ----------
     rounds : array-like of int, shape (R,)
-    errors : dict of str to array-like of shape (R,)
-        One curve per entry, keyed by its label.
+    errors : dict of str to array-like of shape (R,), or array-like of shape (C, R)
+        One curve per entry: a dict is keyed by the curves' labels; a list of curves (or a
+        2-D array, one row per curve) takes its labels from ``labels``.
+    labels : sequence of str, optional
+        Labels of the curves when ``errors`` is not a dict (default: none shown). Must be
+        None with a dict, whose keys are the labels.
     ax : matplotlib Axes, optional
     log : bool, default=True
         Log scale on the error axis.
@@ -159,16 +164,43 @@ def plot_errors(rounds, errors, *, labels=None, ax=None, log=True):
     Returns
     -------
     matplotlib.axes.Axes
+
+    Raises
+    ------
+    ValueError
+        For curves whose length is not that of ``rounds``, labels given twice or of the wrong
+        number.
     """
+    x = np.asarray(rounds)
+    if isinstance(errors, dict):
+        if labels is not None:
+            raise ValueError("labels must be None when errors is a dict (its keys are the "
+                             "labels)")
+        names, curves = list(errors), [np.asarray(v, dtype=float) for v in errors.values()]
+    else:
+        curves = [np.asarray(v, dtype=float) for v in np.atleast_2d(np.asarray(errors, float))]
+        if labels is None:
+            names = [None] * len(curves)
+        else:
+            names = [str(label) for label in labels]
+            if len(names) != len(curves):
+                raise ValueError(f"labels has {len(names)} entries for {len(curves)} curves; "
+                                 "give one label per curve")
+    for name, values in zip(names, curves):
+        if values.shape != x.shape:
+            raise ValueError(f"curve {name or ''} has shape {values.shape}; allowed: "
+                             f"{x.shape}, one value per round")
     ax = _axes(ax)
-    for name, values in errors.items():
-        ax.plot(rounds, values, "o-", ms=3, label=name)
+    for name, values in zip(names, curves):
+        ax.plot(x, values, "o-", ms=3, label=name)
     if log:
         ax.set_yscale("log")
+    _integer_ticks(ax)
     ax.set_xlabel("round t")
     ax.set_ylabel("mean squared error")
     ax.set_title("Error per round")
-    ax.legend(fontsize="small")
+    if any(name is not None for name in names):
+        ax.legend(fontsize="small")
     ax.grid(True, which="both", alpha=0.3)
     return ax
 
@@ -192,6 +224,8 @@ def plot_basis_count(path, *, threshold=0.01, ax=None):
     T = path.collapse_round if path.collapse_round is not None else path.n_rounds + 1
     counts = n_basis_functions(path.log_basis_weights[:T], threshold)
     ax.step(np.arange(len(counts)), counts, where="mid")
+    _integer_ticks(ax)
+    _integer_ticks(ax, "y")
     ax.set_xlabel("round t")
     ax.set_ylabel(f"# directions with B_t ≥ {threshold:g}·max")
     ax.set_title("Effective basis functions per round")

@@ -6,6 +6,7 @@ from sklearn.kernel_ridge import KernelRidge
 from sklearn.metrics.pairwise import rbf_kernel
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+import hilbert_sd
 from hilbert_sd import (CollapseWarning, InfeasibleBudgetWarning, SelfDistilledKernelClassifier,
                         SelfDistilledKernelRidge)
 
@@ -17,7 +18,9 @@ from naive import naive_self_distill
         SelfDistilledKernelRidge(),
         SelfDistilledKernelRidge(kernel="precomputed"),
         SelfDistilledKernelRidge(alpha=0.1, n_rounds=3, mix=0.2, kernel="laplacian"),
-        SelfDistilledKernelRidge(epsilon=0.05, n_rounds=2, kernel="polynomial", degree=2),
+        # no epsilon here: scikit-learn's checks set alpha=0.01 on estimators that have one,
+        # and epsilon with alpha is refused (as in self_distill)
+        SelfDistilledKernelRidge(n_rounds=2, kernel="polynomial", degree=2),
         SelfDistilledKernelClassifier(),
         SelfDistilledKernelClassifier(kernel="precomputed", n_rounds=2),
     ]
@@ -124,7 +127,7 @@ def test_inputs_not_modified():
     "params, match",
     [
         (dict(epsilon=0.0), "epsilon"),
-        (dict(epsilon=None), "exactly one"),
+        (dict(epsilon=0.1, alpha=0.1), "at most one of epsilon"),
         (dict(alpha=-1.0), "alpha"),
         (dict(n_rounds=-2), "n_rounds"),
         (dict(kernel="cosine"), "kernel='cosine' is not supported"),
@@ -249,3 +252,19 @@ def test_classifier_is_kernel_ridge_on_plus_minus_one_codes(n_classes):
     np.testing.assert_array_equal(clf.predict(X_new), expected)
     np.testing.assert_array_equal(list(clf.staged_predict(X_new))[-1], expected)
     assert list(clf.classes_) == list(labels)
+
+
+def test_epsilon_and_alpha_together_are_refused_as_in_self_distill():
+    """Issue 14: SelfDistilledKernelRidge(epsilon=0.1, alpha=0.1) silently ignored epsilon."""
+    X, y, _ = data()
+    with pytest.raises(ValueError, match="at most one of epsilon .* and alpha .*epsilon=0.1, "
+                                         "alpha=0.1"):
+        SelfDistilledKernelRidge(epsilon=0.1, alpha=0.1).fit(X, y)
+    with pytest.raises(ValueError, match="exactly one of epsilon"):
+        hilbert_sd.self_distill(rbf_kernel(X, X, gamma=1.0), y, epsilon=0.1, alpha=0.1)
+    # neither: the budget 0.01; alpha alone: the fixed ridge
+    default = SelfDistilledKernelRidge(gamma=1.0).fit(X, y)
+    explicit = SelfDistilledKernelRidge(epsilon=0.01, gamma=1.0).fit(X, y)
+    np.testing.assert_array_equal(default.alphas_, explicit.alphas_)
+    fixed = SelfDistilledKernelRidge(alpha=0.3, n_rounds=2, gamma=1.0).fit(X, y)
+    np.testing.assert_array_equal(fixed.alphas_, [0.3, 0.3, 0.3])

@@ -864,3 +864,20 @@ def test_experiment_krr_oracle_against_kernel_ridge():
     model = KernelRidge(alpha=row["ridge"], kernel="precomputed").fit(H, Y)
     assert row["train_accuracy_noisy"] == pytest.approx(
         np.mean(naive.predicted(model.predict(H)) == noise.labels), abs=1.5 / n)
+
+
+def test_label_noise_stands_for_its_labels_in_comparisons():
+    """Issue 14: comparing a LabelNoise with an array silently gave False."""
+    clean = np.repeat(np.arange(4), 25)
+    noise = add_label_noise(clean, 0.3, random_state=5)
+    assert isinstance(noise, LabelNoise)
+    same = noise == clean  # element-wise, as for the labels themselves
+    assert same.shape == clean.shape and same.dtype == bool
+    np.testing.assert_array_equal(same, ~noise.mask)
+    np.testing.assert_array_equal(noise != clean, noise.mask)
+    np.testing.assert_array_equal(clean == noise, ~noise.mask)
+    np.testing.assert_array_equal(np.asarray(noise), noise.labels)
+    assert len(noise) == 100
+    again = add_label_noise(clean, 0.3, random_state=5)
+    assert noise == again and not (noise != again)
+    assert not noise == add_label_noise(clean, 0.3, random_state=6)

@@ -197,3 +197,35 @@ def test_family_filters_side_by_side():
     assert {t.get_text() for t in ax.get_legend().get_texts()} == set(rows)
     with pytest.raises(ValueError, match="filter 'bad' has shape"):
         plotting.plot_family_filters(lam, {"bad": np.ones((1, 5))})
+
+
+def test_plot_errors_takes_a_list_of_curves_with_labels_and_checks_them():
+    """Issue 14: the ``labels`` argument was undocumented, unused, and a list failed."""
+    rounds = np.arange(4)
+    curves = [np.array([1.0, 0.5, 0.25, 0.2]), np.array([2.0, 1.0, 0.8, 0.7])]
+    ax = plotting.plot_errors(rounds, curves, labels=["train", "test"])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["train", "test"]
+    np.testing.assert_array_equal(ax.get_lines()[1].get_ydata(), curves[1])
+    ax = plotting.plot_errors(rounds, np.vstack(curves))  # a 2-D array, no labels: no legend
+    assert len(ax.get_lines()) == 2 and ax.get_legend() is None
+    with pytest.raises(ValueError, match="labels must be None when errors is a dict"):
+        plotting.plot_errors(rounds, {"a": curves[0]}, labels=["a"])
+    with pytest.raises(ValueError, match="labels has 1 entries for 2 curves"):
+        plotting.plot_errors(rounds, curves, labels=["only one"])
+    with pytest.raises(ValueError, match="one value per round"):
+        plotting.plot_errors(rounds[:3], curves)
+
+
+def test_round_axes_have_integer_ticks(run):
+    """Issue 14: rounds and basis counts got fractional ticks (round 2.5, count 10.25)."""
+    fig, axes = plt.subplots(1, 3)
+    plotting.plot_errors(np.arange(4), {"e": [1.0, 0.5, 0.3, 0.2]}, ax=axes[0])
+    plotting.plot_ridges(run.path, ax=axes[1])
+    plotting.plot_basis_count(run.path, ax=axes[2])
+    fig.canvas.draw()
+    for ax in axes:
+        ticks = ax.get_xticks()
+        assert np.all(ticks == np.round(ticks)), ticks
+    yt = axes[2].get_yticks()
+    assert np.all(yt == np.round(yt)), yt
+    plt.close(fig)

@@ -12,6 +12,9 @@ from hilbert_sd.exceptions import CollapseWarning
 
 __all__ = ["SelfDistilledKernelRidge"]
 
+#: the budget when neither epsilon nor alpha is given
+_DEFAULT_EPSILON = 0.01
+
 
 class SelfDistilledKernelRidge(_KernelMixin, RegressorMixin, BaseEstimator):
     """Kernel ridge regression self-distilled for ``n_rounds`` rounds.
@@ -25,11 +28,13 @@ class SelfDistilledKernelRidge(_KernelMixin, RegressorMixin, BaseEstimator):
 
     Parameters
     ----------
-    epsilon : float, default=0.01
-        Budget on the mean squared training error of every round (> 0). Ignored when
-        ``alpha`` is given.
+    epsilon : float, optional
+        Budget on the mean squared training error of every round (> 0); 0.01 when neither
+        ``epsilon`` nor ``alpha`` is given.
     alpha : float, optional
         Fixed ridge (> 0) for every round, scikit-learn's convention ((K + αI) a = y).
+        Give at most one of ``epsilon`` and ``alpha`` (both raise ``ValueError``, as in
+        :func:`hilbert_sd.self_distill`).
     n_rounds : int, default=1
         Index of the last round: ``predict`` is the function of round ``n_rounds``;
         ``staged_predict`` yields rounds 0, …, n_rounds.
@@ -126,7 +131,7 @@ class SelfDistilledKernelRidge(_KernelMixin, RegressorMixin, BaseEstimator):
     True
     """
 
-    def __init__(self, epsilon=0.01, alpha=None, n_rounds=1, mix=0.0, kernel="rbf",
+    def __init__(self, epsilon=None, alpha=None, n_rounds=1, mix=0.0, kernel="rbf",
                  gamma=None, degree=3, coef0=1, kernel_params=None, fit_intercept=False,
                  eigen_solver="auto", n_components=None, random_state=None, verbose=False,
                  store_spectrum=False):
@@ -166,7 +171,11 @@ class SelfDistilledKernelRidge(_KernelMixin, RegressorMixin, BaseEstimator):
         """Fit validated inputs and float targets (shared with the classifier)."""
         y, self.intercept_ = self._center(y)
         spectrum = self._spectrum(X)  # K is checked once, by the factorization
-        rule = {"epsilon": self.epsilon} if self.alpha is None else {"alpha": self.alpha}
+        if self.epsilon is not None and self.alpha is not None:
+            raise ValueError(f"give at most one of epsilon (budget rule) and alpha (fixed "
+                             f"ridge); got epsilon={self.epsilon!r}, alpha={self.alpha!r}")
+        rule = ({"alpha": self.alpha} if self.alpha is not None
+                else {"epsilon": _DEFAULT_EPSILON if self.epsilon is None else self.epsilon})
         path = self_distill(spectrum, y, n_rounds=self.n_rounds, mix=self.mix,
                             on_infeasible="warn", **rule)
         T = path.collapse_round

@@ -34,9 +34,14 @@ __all__ = [
 NOISE_MODELS = ("symmetric", "symmetric_other", "pair")
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True, repr=False, eq=False)
 class LabelNoise:
     """Noisy labels and the record of how they were made (:func:`add_label_noise`).
+
+    It stands for the noisy labels wherever an array is expected: ``np.asarray(noise)`` is
+    ``noise.labels``, ``len(noise)`` is n, and comparing it with an array compares the
+    labels element-wise (``noise == clean`` is a boolean array). Two ``LabelNoise`` are
+    equal when every field is.
 
     Attributes
     ----------
@@ -85,6 +90,25 @@ class LabelNoise:
             "n_flipped": int(self.mask.sum()),
             "realized_rate": self.realized_rate,
         }
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self.labels, dtype=dtype)
+
+    def __len__(self):
+        return int(self.labels.shape[0])
+
+    def __eq__(self, other):
+        if isinstance(other, LabelNoise):
+            return all(np.array_equal(getattr(self, f), getattr(other, f))
+                       for f in ("labels", "clean", "mask", "model", "rate", "seed",
+                                 "n_classes"))
+        return np.asarray(self.labels) == np.asarray(other)
+
+    def __ne__(self, other):
+        eq = self.__eq__(other)
+        return (not eq) if isinstance(eq, bool) else ~eq
+
+    __hash__ = None
 
     def __repr__(self):
         return (f"LabelNoise(model={self.model!r}, rate={self.rate:g}, seed={self.seed}, "
