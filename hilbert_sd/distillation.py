@@ -228,7 +228,7 @@ class DistillationPath(SpectralPath):
         """
         return super().train_predictions(t)
 
-    def dual_coef(self, t=None):
+    def dual_coef(self, t=None, *, basis="training"):
         """Dual coefficients a_t of round(s) ``t``: f_t(x) = k(x, X) a_t.
 
         ``a_t = U diag(1 / (λ + α_t)) c_t z0`` (zero on collapsed rounds). No eigenvalue is
@@ -239,12 +239,16 @@ class DistillationPath(SpectralPath):
         t : int, array-like of int, or None
             Round(s); None means the last round. An array gives a leading axis and costs one
             matrix product for all rounds.
+        basis : {"training", "landmarks"}, default="training"
+            ``"landmarks"`` (a Nyström spectrum only): the M coefficients β_t with
+            ``f_t(x) = k(x, X_L) β_t`` on the landmarks.
 
         Returns
         -------
         ndarray of shape (n,) / (n, m), or (len(t), n[, m]) for an array of rounds
+            (M instead of n with ``basis="landmarks"``)
         """
-        return super().dual_coef(t)
+        return super().dual_coef(t, basis=basis)
 
     def predict(self, K_new, t=None, *, projected=False):
         """Function of round(s) ``t`` at new points, given ``K_new = k(X_new, X)``.

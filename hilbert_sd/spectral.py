@@ -847,7 +847,9 @@ class SpectralPath:
         K_new = check_kernel_rows(K_new, width, "K_new (projected)" if projected else "K_new")
         idx, scalar = self._indices(index)
         d = self._dual_coefficients(idx)  # (J, n, m)
-        if projected or K_new.shape[0] <= d.shape[0] * d.shape[2]:
+        # a low-rank spectrum always goes through its features (project_rows): a Nyström one
+        # refuses rows of K there (they are not the rows of its kernel K̃)
+        if projected or self.spectrum.is_low_rank or K_new.shape[0] <= d.shape[0] * d.shape[2]:
             # new points in the eigenbasis once, then one product for every path point
             P = K_new if projected else self.spectrum.project_rows(K_new)
             preds = _rows_times_stack(P, d)

@@ -6,13 +6,15 @@ here with scipy (the rank-r truncation of K, or the Nyström matrix C W⁺ Cᵀ)
 """
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
 import scipy.linalg
 from sklearn.kernel_ridge import KernelRidge
 
-from hilbert_sd import GradientFlowKernelRegressor, SelfDistilledKernelRidge, self_distill
+from hilbert_sd import (GradientFlowKernelRegressor, NumericalWarning, SelfDistilledKernelRidge,
+                        self_distill)
 from hilbert_sd.kernels import gram
 from hilbert_sd.spectral import decompose
 
@@ -135,3 +137,73 @@ def test_exact_solvers_are_unchanged_by_the_new_parameters():
                                path.predict(gram(X_new, X, kernel="rbf", gamma=2.0)),
                                rtol=1e-10, atol=1e-12)
     assert m.certificate_ is None
+
+
+# ------------------------------------------------------------------------------- Nyström
+def _nystrom_reference(X, idx, X_new, gamma):
+    """K̃ = C W⁺ Cᵀ on the landmarks ``idx`` and its rows at new points (scipy's pinvh)."""
+    XL = X[idx]
+    C = gram(X, XL, kernel="rbf", gamma=gamma)
+    W = gram(XL, kernel="rbf", gamma=gamma)
+    Wp = scipy.linalg.pinvh(W, atol=0.0, rtol=100 * len(idx) * np.finfo(float).eps)
+    Kt = C @ Wp @ C.T
+    return 0.5 * (Kt + Kt.T), gram(X_new, XL, kernel="rbf", gamma=gamma) @ Wp @ C.T
+
+
+def test_nystrom_estimator_is_the_exact_estimator_on_the_nystrom_kernel():
+    X, y, X_new = _data(n=90, seed=4)
+    M = 20
+    model = SelfDistilledKernelRidge(epsilon=0.05, n_rounds=2, gamma=2.0, eigen_solver="nystrom",
+                                     n_components=M, random_state=7).fit(X, y)
+    idx = decompose(X=X, kernel="rbf", gamma=2.0, method="nystrom", rank=M,
+                    random_state=7).landmarks
+    Kt, Kt_new = _nystrom_reference(X, idx, X_new, 2.0)
+    with warnings.catch_warnings():  # K̃'s round-off eigenvalues around 0 may be clipped
+        warnings.simplefilter("ignore", NumericalWarning)
+        ref = SelfDistilledKernelRidge(epsilon=0.05, n_rounds=2,
+                                       kernel="precomputed").fit(Kt, y)
+    np.testing.assert_allclose(model.alphas_, ref.alphas_, rtol=1e-8)
+    np.testing.assert_allclose(model.predict(X_new), ref.predict(Kt_new), rtol=1e-7, atol=1e-9)
+    for a, b in zip(model.staged_predict(X_new), ref.staged_predict(Kt_new)):
+        np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-9)
+    # the fitted model is its landmarks and their M coefficients
+    assert model.X_fit_.shape == (M, 2) and model.dual_coef_.shape == (M,)
+    np.testing.assert_array_equal(model.X_fit_, X[idx])
+    assert len(pickle.dumps(model)) < 20_000
+
+
+def test_nystrom_flow_estimator_and_its_staged_predictions():
+    X, y, X_new = _data(n=70, seed=5)
+    M = 25
+    times = [1.0, 30.0, 1e3]
+    model = GradientFlowKernelRegressor(time=30.0, gamma=2.0, eigen_solver="nystrom",
+                                        n_components=M).fit(X, y)
+    idx = decompose(X=X, kernel="rbf", gamma=2.0, method="nystrom", rank=M).landmarks
+    Kt, Kt_new = _nystrom_reference(X, idx, X_new, 2.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NumericalWarning)
+        ref = GradientFlowKernelRegressor(time=30.0, kernel="precomputed").fit(Kt, y)
+    np.testing.assert_allclose(model.predict(X_new), ref.predict(Kt_new), rtol=1e-7, atol=1e-9)
+    got = np.stack(list(model.staged_predict(X_new, times)))
+    want = np.stack(list(ref.staged_predict(Kt_new, times)))
+    np.testing.assert_allclose(got, want, rtol=1e-7, atol=1e-9)
+    # after a pickle round trip the factorization is rebuilt from the kept inputs
+    again = pickle.loads(pickle.dumps(model))
+    np.testing.assert_allclose(np.stack(list(again.staged_predict(X_new, times))), want,
+                               rtol=1e-7, atol=1e-9)
+
+
+def test_a_nystrom_path_refuses_rows_of_k_at_new_points():
+    """Rows k(X_new, X) are not rows of the Nyström kernel: predict refuses them whatever
+    the number of new points (it took a silently wrong route for many points)."""
+    X, y, X_new = _data(n=60)
+    spec = decompose(X=X, kernel="rbf", gamma=2.0, method="nystrom", rank=10)
+    path = self_distill(spec, y, alpha=0.05, n_rounds=1)
+    for rows in (X_new[:1], np.vstack([X_new] * 10)):
+        with pytest.raises(ValueError, match="project_points"):
+            path.predict(gram(rows, X, kernel="rbf", gamma=2.0))
+    P = spec.project_points(X_new)
+    np.testing.assert_allclose(
+        path.predict(P, projected=True),
+        gram(X_new, spec.landmark_points, kernel="rbf", gamma=2.0)
+        @ path.dual_coef(basis="landmarks"), rtol=1e-10, atol=1e-12)
