@@ -394,11 +394,12 @@ rank = 15
 """
 
 
-def test_low_rank_self_distillation_sweep_reports_errors_over_n_samples(tmp_path):
+@pytest.mark.parametrize("backend", ["randomized", "nystrom"])
+def test_low_rank_self_distillation_sweep_reports_errors_over_n_samples(tmp_path, backend):
     """On a rank-15 spectrum of 60 samples the budget rule still fits round 0 to a mean
     squared training error of exactly epsilon (M1): the errors are means over the n samples,
     not over the 16 coefficients a low-rank spectrum holds."""
-    (tmp_path / "sd.toml").write_text(SD)
+    (tmp_path / "sd.toml").write_text(SD.replace('"randomized"', f'"{backend}"'))
     rows = _sweep(load_config(tmp_path / "sd.toml"), tmp_path / "sd.db")
     assert len(rows) == 2
     for row in rows:
