@@ -139,6 +139,52 @@ def gaussian_labels(params, X, X_test):
     return f(X @ w), (None if X_test is None else f(X_test @ w))
 
 
+def _clustered(params):
+    from hilbert_sd.datasets import make_clustered
+
+    n = params["n_samples"]
+    keys = ("n_features", "n_classes", "clusters_per_class", "cluster_std", "center_scale")
+    # training and test points from one call (centres and samples share one generator)
+    X, y = make_clustered(n + params["n_test"], random_state=params["seed"],
+                          **{k: params[k] for k in keys})
+    return X[:n], y[:n], X[n:], y[n:]
+
+
+def _digits(params):
+    from hilbert_sd.datasets import load_digits
+
+    X, y = load_digits()
+    n, n_test = params["n_samples"], params["n_test"]
+    if n + n_test > X.shape[0]:
+        raise ValueError(f"n_samples + n_test = {n + n_test} exceeds the {X.shape[0]} digits; "
+                         f"allowed: n_samples + n_test <= {X.shape[0]}")
+    perm = np.random.default_rng(params["seed"]).permutation(X.shape[0])
+    tr, te = perm[:n], perm[n:n + n_test]
+    return X[tr], y[tr], X[te], y[te]
+
+
+def _split_inputs(draw):
+    def inputs(params):
+        X, _, X_test, _ = draw(params)
+        return X, (X_test if params["n_test"] else None)
+    return inputs
+
+
+def _split_labels(draw):
+    def labels(params, X, X_test):
+        _, y, _, y_test = draw(params)
+        return y, (y_test if params["n_test"] else None)
+    return labels
+
+
+#: ``"clustered"``: Gaussian clusters per class (:func:`hilbert_sd.datasets.make_clustered`,
+#: training and test points from one call with ``data.seed``); integer class labels.
+clustered_inputs, clustered_labels = _split_inputs(_clustered), _split_labels(_clustered)
+#: ``"digits"``: scikit-learn's bundled digits scaled to [0, 1], a permutation by
+#: ``data.seed`` split into training and test points; integer class labels.
+digits_inputs, digits_labels = _split_inputs(_digits), _split_labels(_digits)
+
+
 def truth_sin2pi(X):
     """sin(2 pi x) of one-dimensional inputs: the noise-free target of mobahi_toy.csv."""
     return np.sin(2.0 * np.pi * X[:, 0])

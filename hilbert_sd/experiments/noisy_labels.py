@@ -647,3 +647,235 @@ def plot_air(result, *, seed=None, rate=None):
     for ax in axes[1:]:
         ax.grid(True, alpha=0.3)
     return fig
+
+
+# ============================================================================ the runner's method
+def _put(out, name, values):
+    """Store the values of an array as ``name[0]``, ``name[1]``, ... (NaN kept)."""
+    for i, v in enumerate(np.asarray(values, dtype=np.float64).tolist()):
+        out[f"{name}[{i}]"] = v
+
+
+def _simulate(spectrum, P_test, y, y_test, data_seed, m, rates):
+    """Every method of the study at each noise rate of one data set (one eigendecomposition).
+
+    ``m`` is the ``[method]`` table without its noise rate; returns one flat result dict per
+    rate, in the order of ``rates``. All rates are trained by one ``train_many`` call.
+    """
+    t_end, n_times = m["t_end"], m["n_times"]
+    times = _time_grid(t_end, n_times)
+    gd_times = _time_grid(t_end, 3 * n_times)
+    refresh = _refresh_grid(t_end, m["refresh_per_decade"])
+    n = y.shape[0]
+    lam = spectrum.eigenvalues
+    eta = 1.0 / lam[0] if m["learning_rate"] is None else float(m["learning_rate"])
+    n_classes = int(max(y.max(), y_test.max())) + 1
+    Y_clean = one_hot(y, n_classes)
+    E_signal = energy_fraction(spectrum, Y_clean)
+    k = m["k"]
+    if k is None:
+        k = int(np.searchsorted(E_signal, 0.9) + 1)
+    k = min(max(int(k), 1), n - 1)
+    ridges = lam[0] * np.logspace(-7, 1, 41)
+    noises, targets = [], []
+    for rate in rates:
+        # one noise seed for all rates: the corrupted sets are nested in the rate
+        noise = add_label_noise(y, rate, model=m["noise_model"], n_classes=n_classes,
+                                random_state=NOISE_SEED_OFFSET + data_seed)
+        noises.append(noise)
+        targets.append(one_hot(noise.labels, n_classes))
+    t0 = time.perf_counter()
+    weights = {"ema": m["ema_a"], "soft": m["anchored_a"], "hard": m["hard_a"],
+               "acc": "accuracy"}
+    runs = {name: dict(spec, a=weights[spec["a"]]) for name, spec in _RUNS.items()}
+    batch = train_many(spectrum, [Y for Y in targets for _ in runs], times,
+                       [r for _ in rates for r in runs.values()], learning_rate=eta,
+                       refresh=refresh)
+    gd_paths = [train(spectrum, Y, gd_times, rule="gd", learning_rate=eta) for Y in targets]
+    train_time = (time.perf_counter() - t0) / len(rates)
+    outs = []
+    for ri, (noise, Y_noisy) in enumerate(zip(noises, targets)):
+        t0 = time.perf_counter()
+        paths = {"gd": gd_paths[ri], **dict(zip(runs, batch[ri * len(runs):
+                                                          (ri + 1) * len(runs)]))}
+        acc = {name: accuracy(p.predict(P_test, projected=True), y_test)
+               for name, p in paths.items()}
+        krr = filter_path(spectrum, Y_noisy,
+                          filters.ridge(lam, ridges, return_prediction=True), check_input=False)
+        krr_acc = accuracy(krr.predict(P_test, projected=True), y_test)
+        out = {"n_classes": n_classes, "learning_rate": float(eta), "k": k,
+               "noise_seed": int(NOISE_SEED_OFFSET + data_seed),
+               "n_flipped": int(noise.mask.sum()),
+               "realized_rate": float(noise.realized_rate)}
+
+        def put_row(method, path, index, test_accuracy, step, ridge=None, outputs=None):
+            u = path.train_outputs(index) if outputs is None else outputs
+            out.update({f"{method}.test_accuracy": float(test_accuracy),
+                        f"{method}.step": step, f"{method}.ridge": ridge,
+                        f"{method}.train_accuracy_noisy": float(accuracy(u, noise.labels)),
+                        f"{method}.train_accuracy_clean": float(accuracy(u, y))})
+
+        gd_acc = acc["gd"]
+        best = int(np.argmax(gd_acc))
+        put_row("gd_end", paths["gd"], -1, gd_acc[-1], int(gd_times[-1]))
+        put_row("gd_oracle", paths["gd"], best, gd_acc[best], int(gd_times[best]))
+        for name in SD_METHODS:
+            put_row(name, paths[name], -1, acc[name][-1], int(times[-1]))
+        kb = int(np.argmax(krr_acc))
+        put_row("krr_oracle", None, None, krr_acc[kb], None, float(ridges[kb]),
+                outputs=krr.train_predictions(kb))
+        _put(out, "gd_accuracy", gd_acc)
+        _put(out, "krr_accuracy", krr_acc)
+        for name, p in paths.items():
+            key = "gd_end" if name == "gd" else name
+            if name != "gd":
+                _put(out, f"accuracy.{name}", acc[name])
+            G, N = air_curves(p, k)
+            _put(out, f"G.{key}", G)
+            _put(out, f"N.{key}", N)
+        _put(out, "E_signal", E_signal)
+        _put(out, "E_noise", energy_fraction(spectrum, Y_noisy - Y_clean)
+             if noise.mask.any() else np.full(n, np.nan))
+        out["time.train"] = train_time
+        out["time.predict"] = time.perf_counter() - t0
+        outs.append(out)
+    return outs
+
+
+def run(config, inputs, seed):
+    """``method = "noisy_labels"`` of the experiment runner: one data set, one noise rate.
+
+    The labels of a ``clustered`` or ``digits`` data set (integer classes, ``data.seed``)
+    are corrupted at ``method.noise_rate`` with seed ``NOISE_SEED_OFFSET + data.seed`` (the
+    corrupted sets of one data set are nested in the rate); every method of the study
+    (:data:`METHODS`) is run from the group's eigendecomposition of the kernel (theory.md §5).
+
+    Results: ``METHOD.test_accuracy`` (clean test labels), ``METHOD.step``,
+    ``METHOD.ridge``, ``METHOD.train_accuracy_noisy``, ``METHOD.train_accuracy_clean`` for
+    each method; the curves ``gd_accuracy[i]`` (over the dense grid of steps),
+    ``accuracy.RULE[i]``, ``G.RULE[i]``, ``N.RULE[i]``, ``krr_accuracy[i]``; the AIR energies
+    ``E_signal[j]``, ``E_noise[j]`` (None without noise), ``k``; ``realized_rate``,
+    ``n_flipped``, ``noise_seed``, ``learning_rate``, ``n_classes``.
+    """
+    return batch([(config, inputs, seed)])[0]
+
+
+def batch(items):
+    """The simulations of one data set at several noise rates, trained together.
+
+    Simulations that differ only in ``method.noise_rate`` share the eigendecomposition, the
+    clean-label energies and one batched ``train_many`` call.
+    """
+    from hilbert_sd.experiments.config import canonical_json
+
+    clusters = {}
+    for i, (config, inputs, _) in enumerate(items):
+        m = {k: v for k, v in config["method"].items() if k != "noise_rate"}
+        key = (id(inputs.group), canonical_json(m), canonical_json(config["data"]))
+        clusters.setdefault(key, []).append(i)
+    out = [None] * len(items)
+    for idx in clusters.values():
+        config, inputs, _ = items[idx[0]]
+        if not inputs.has_test:
+            raise ValueError("method noisy_labels needs test points; data.n_test must be >= 1")
+        results = _simulate(inputs.spectrum, inputs.test_projection, inputs.y, inputs.y_test,
+                            config["data"]["seed"], config["method"],
+                            [items[i][0]["method"]["noise_rate"] for i in idx])
+        for i, res in zip(idx, results):
+            out[i] = res
+    return out
+
+
+def _series(results, name):
+    from hilbert_sd.experiments.reports import series
+
+    return series(results, name)
+
+
+def result_from_rows(rows):
+    """The :class:`NoisyLabelsResult` of the finished simulations of a store.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Rows of :meth:`~hilbert_sd.experiments.store.ResultStore.rows` (method
+        ``noisy_labels``), in the order of their positions.
+
+    Returns
+    -------
+    NoisyLabelsResult
+    """
+    done = sorted((r for r in rows if r["status"] == "done" and r["method"] == "noisy_labels"),
+                  key=lambda r: r.get("position") or 0)
+    if not done:
+        raise ValueError("no finished noisy_labels simulation to report on")
+    first = done[0]["config"]
+    m, data, kernel = first["method"], first["data"], first["kernel"]
+    seeds = list(dict.fromkeys(r["config"]["data"]["seed"] for r in done))
+    rates = list(dict.fromkeys(r["config"]["method"]["noise_rate"] for r in done))
+    times = _time_grid(m["t_end"], m["n_times"])
+    gd_times = _time_grid(m["t_end"], 3 * m["n_times"])
+    refresh = _refresh_grid(m["t_end"], m["refresh_per_decade"])
+    config = {"n": data["n_samples"], "n_test": data["n_test"], "noise_rates": rates,
+              "noise_model": m["noise_model"], "seeds": seeds, "kernel": kernel["name"],
+              "kernel_params": {k: v for k, v in kernel.items() if k != "name"},
+              "dataset": data["generator"],
+              "data_params": {k: v for k, v in data.items() if k not in
+                              ("generator", "n_samples", "n_test", "seed", "label_noise")},
+              "t_end": m["t_end"], "n_times": m["n_times"], "ema_a": m["ema_a"],
+              "anchored_a": m["anchored_a"], "hard_a": m["hard_a"],
+              "refresh_per_decade": m["refresh_per_decade"], "n_refresh": int(refresh.size),
+              "learning_rate_by_seed": {}}
+    by_key = {(r["config"]["data"]["seed"], r["config"]["method"]["noise_rate"]): r
+              for r in done}
+    out_rows, curves, air, noise = [], {}, {}, []
+    timings = {"train": 0.0, "predict": 0.0, "simulations": 0.0}
+    for seed in seeds:
+        for rate in rates:
+            row = by_key.get((seed, rate))
+            if row is None:
+                continue
+            res = row["results"]
+            config["learning_rate_by_seed"][str(seed)] = res["learning_rate"]
+            noise.append({"data_seed": seed, "model": m["noise_model"], "rate": rate,
+                          "seed": res["noise_seed"], "n_classes": res["n_classes"],
+                          "n_samples": data["n_samples"], "n_flipped": res["n_flipped"],
+                          "realized_rate": res["realized_rate"]})
+            base = {"seed": seed, "noise_model": m["noise_model"], "noise_rate": rate,
+                    "realized_rate": res["realized_rate"]}
+            for method in METHODS:
+                out_rows.append({**base, "method": method, **{
+                    col: res[f"{method}.{col}"] for col in
+                    ("test_accuracy", "step", "ridge", "train_accuracy_noisy",
+                     "train_accuracy_clean")}})
+            keys = ["gd_end", *SD_METHODS]
+            curves[(seed, rate)] = {
+                "times": times,
+                "accuracy": {name: _series(res, f"accuracy.{name}") for name in SD_METHODS},
+                "gd_times": gd_times, "gd_accuracy": _series(res, "gd_accuracy"),
+                "G": {key: _series(res, f"G.{key}") for key in keys},
+                "N": {key: _series(res, f"N.{key}") for key in keys},
+                "krr": {"accuracy": _series(res, "krr_accuracy")},
+            }
+            air[(seed, rate)] = {"k": res["k"], "E_signal": _series(res, "E_signal"),
+                                 "E_noise": _series(res, "E_noise")}
+            timings["train"] += res["time.train"]
+            timings["predict"] += res["time.predict"]
+            timings["simulations"] += row["duration"]
+    timings["total"] = timings["simulations"]
+    return NoisyLabelsResult(rows=out_rows, curves=curves, air=air, noise=noise,
+                             config=config, timings=timings)
+
+
+def report(rows, out_dir):
+    """The report of ``hilbert-sd reproduce noisy-labels`` (and ``hilbert-sd noisy-labels``):
+    :meth:`NoisyLabelsResult.save` and :meth:`NoisyLabelsResult.summary` of the store's rows
+    (:func:`result_from_rows`).
+
+    Returns
+    -------
+    dict
+        ``{"files": [the five paths], "summary": text}``.
+    """
+    result = result_from_rows(rows)
+    return {"files": result.save(out_dir), "summary": result.summary()}

@@ -174,6 +174,39 @@ GENERATORS = {
         summary="x ~ N(0, I_p), y a function of w.x for a unit vector w drawn from the seed; "
                 "test points from the same law",
     ),
+    "clustered": GeneratorSpec(
+        name="clustered",
+        inputs="hilbert_sd.experiments.data:clustered_inputs",
+        labels="hilbert_sd.experiments.data:clustered_labels",
+        params={
+            "n_samples": Param("int", low=2, doc="number of training points"),
+            "n_features": Param("int", default=20, low=1, doc="input dimension p"),
+            "n_classes": Param("int", default=4, low=2, doc="number of classes"),
+            "clusters_per_class": Param("int", default=2, low=1,
+                                        doc="Gaussian clusters per class"),
+            "cluster_std": Param("float", default=1.0, low=0, low_inclusive=False,
+                                 doc="std of each coordinate within a cluster"),
+            "center_scale": Param("float", default=1.0, low=0, low_inclusive=False,
+                                  doc="std of the centre coordinates"),
+            "seed": _SEED,
+            "n_test": _N_TEST,
+        },
+        summary="Gaussian clusters, several per class (hilbert_sd.datasets.make_clustered); "
+                "integer class labels; test points from the same call",
+    ),
+    "digits": GeneratorSpec(
+        name="digits",
+        inputs="hilbert_sd.experiments.data:digits_inputs",
+        labels="hilbert_sd.experiments.data:digits_labels",
+        params={
+            "n_samples": Param("int", low=2, high=1796, doc="number of training points"),
+            "seed": _SEED,
+            "n_test": Param("int", default=200, low=0, high=1795,
+                            doc="number of test points (n_samples + n_test <= 1797)"),
+        },
+        summary="scikit-learn's bundled 8 x 8 digits in [0, 1], split at random by data.seed; "
+                "integer class labels",
+    ),
 }
 
 #: Noise-free target functions for data read from a file (``data.truth``), by name.
@@ -372,6 +405,67 @@ register_method(
             "(theory.md §4); use with the gaussian generator",
 )
 
+_UNIT = dict(low=0, high=1)
+
+register_method(
+    "noisy_labels",
+    "hilbert_sd.experiments.noisy_labels:run",
+    params={
+        "noise_rate": Param("float", **_UNIT, doc="share of training labels corrupted"),
+        "noise_model": Param("str", default="symmetric",
+                             choices=("symmetric", "symmetric_other", "pair"),
+                             doc="over all classes, over the other classes, or pair flips"),
+        "t_end": Param("int", default=100_000, low=1, doc="last step of training"),
+        "n_times": Param("int", default=41, low=2,
+                         doc="recorded steps of the curves (log-spaced, plus 0)"),
+        "learning_rate": Param("float", default=None, low=0, low_inclusive=False,
+                               doc="step eta (default: 1/lambda_max)"),
+        "ema_a": Param("float", default=0.1, **_UNIT, doc="weight of the 'ema' rules"),
+        "anchored_a": Param("float", default=0.5, **_UNIT,
+                            doc="constant weight of the soft anchored rule"),
+        "hard_a": Param("float", default=0.7, **_UNIT,
+                        doc="constant weight of the hard anchored rule"),
+        "refresh_per_decade": Param("int", default=20, low=1,
+                                    doc="refreshes of hard labels / accuracy weights per decade"),
+        "k": Param("int", default=None, low=1,
+                   doc="top eigenvectors of the AIR curves (default: E_k(clean) >= 0.9)"),
+    },
+    requires=("spectrum", "test_kernel"),
+    batch="hilbert_sd.experiments.noisy_labels:batch",
+    summary="noisy class labels in the NTK regime (theory.md §5): gradient descent, oracle "
+            "early stop, self-distillation rules, oracle KRR; clustered or digits data",
+)
+
+register_method(
+    "soft_labels",
+    "hilbert_sd.experiments.soft_labels:run",
+    params={
+        "temperatures": Param("float_list", default=[1.0, 2.0, 4.0, 8.0], low=0,
+                              low_inclusive=False, doc="distillation temperatures"),
+        "n_members": Param("int", default=8, low=2, doc="students per configuration"),
+        "resample": Param("str", default="fresh", choices=("fresh", "bootstrap"),
+                          doc="disjoint parts of the pool, or bootstrap resamples"),
+        "student_size": Param("int", default=None, low=2,
+                              doc="training samples per student (default n // n_members)"),
+        "a": Param("float", default=1.0, low=0, low_inclusive=False,
+                   doc="weight of the soft-label term"),
+        "teacher_steps": Param("int", default=300, low=1, doc="teacher's gradient steps"),
+        "student_steps": Param("int", default=300, low=1, doc="students' gradient steps"),
+        "krr": Param("bool", default=True, doc="also the squared-loss weighted-KRR students"),
+        "krr_ridge": Param("float", default=1.0, low=0, low_inclusive=False,
+                           doc="ridge of the KRR students"),
+        "krr_damping": Param("float", default=0.5, low=0, low_inclusive=False, high=1,
+                             doc="damping of the WSL fixed point"),
+        "krr_max_iter": Param("int", default=50, low=1, doc="fixed-point iterations"),
+        "krr_tol": Param("float", default=1e-6, low=0, low_inclusive=False,
+                         doc="fixed-point tolerance"),
+    },
+    requires=("kernel",),  # k(X_test, X) is computed where the simulation runs
+    check="hilbert_sd.experiments.soft_labels:check",
+    summary="hard, soft and weighted soft labels from a kernel softmax teacher into kernel "
+            "students (theory.md §6); use with the clustered generator",
+)
+
 
 
 # ---------------------------------------------------------------------------------------------
@@ -455,7 +549,8 @@ register_named_experiment(
 
 register_named_experiment(
     "noisy-labels",
-    run="hilbert_sd.experiments.drivers:noisy_labels",
+    config="noisy_labels.toml",
+    report="hilbert_sd.experiments.noisy_labels:report",
     summary="noisy labels in the NTK regime: gradient descent, oracle early stop, "
             "self-distillation rules and oracle KRR over noise rates 0.2-0.8",
     modules=("hilbert_sd.noisy_labels",),
@@ -463,7 +558,8 @@ register_named_experiment(
 
 register_named_experiment(
     "soft-labels",
-    run="hilbert_sd.experiments.drivers:soft_labels",
+    config="soft_labels.toml",
+    report="hilbert_sd.experiments.soft_labels:report",
     summary="hard, soft and weighted soft labels distilled into kernel students at several "
             "temperatures, with the Heskes bias-variance split",
     modules=("hilbert_sd.soft_labels",),

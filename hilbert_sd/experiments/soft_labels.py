@@ -334,15 +334,26 @@ def run_soft_labels(n=2000, *, n_test=1000, temperatures=(1.0, 2.0, 4.0, 8.0), n
 
         limit = threadpool_limits(limits=blas_threads, user_api="blas")
     with limit:
-        result = _run(n, n_test, temps, B, resample, size, a, teacher_steps, student_steps,
-                      gamma, params, krr, krr_ridge, krr_damping, krr_max_iter, krr_tol,
-                      seed, config, say)
+        t0 = time.perf_counter()
+        X, y = make_clustered(n + n_test, random_state=seed, **params)
+        X, y, X_test, y_test = X[:n], y[:n], X[n:], y[n:]
+        say(f"data: clustered, n={n}, n_test={n_test}, {params['n_classes']} classes, "
+            f"{params['n_features']} features; rbf kernel gamma={gamma:.4g}")
+        K = gram(X, kernel="rbf", gamma=gamma)
+        K_test = gram(X_test, X, kernel="rbf", gamma=gamma)
+        kernel_time = time.perf_counter() - t0
+        result = _run(K, K_test, y, y_test, params["n_classes"], temps, B, resample, size, a,
+                      teacher_steps, student_steps, krr, krr_ridge, krr_damping, krr_max_iter,
+                      krr_tol, seed, config, say)
+        result.timings = {"kernel": kernel_time, **result.timings}
     result.timings["total"] = time.perf_counter() - t_start
     return result
 
 
-def _run(n, n_test, temps, B, resample, size, a, teacher_steps, student_steps, gamma, params,
+def _run(K, K_test, y, y_test, m, temps, B, resample, size, a, teacher_steps, student_steps,
          krr, krr_ridge, krr_damping, krr_max_iter, krr_tol, seed, config, say):
+    """The study on given kernel matrices and labels (``m`` classes); see run_soft_labels."""
+    n, n_test = y.shape[0], y_test.shape[0]
     timings = {}
     clock = time.perf_counter()
 
@@ -351,15 +362,6 @@ def _run(n, n_test, temps, B, resample, size, a, teacher_steps, student_steps, g
         now = time.perf_counter()
         timings[name] = timings.get(name, 0.0) + now - clock
         clock = now
-
-    X, y = make_clustered(n + n_test, random_state=seed, **params)
-    X, y, X_test, y_test = X[:n], y[:n], X[n:], y[n:]
-    m = params["n_classes"]
-    say(f"data: clustered, n={n}, n_test={n_test}, {m} classes, {params['n_features']} "
-        f"features; rbf kernel gamma={gamma:.4g}")
-    K = gram(X, kernel="rbf", gamma=gamma)
-    K_test = gram(X_test, X, kernel="rbf", gamma=gamma)
-    lap("kernel")
 
     # ---------------------------------------------------------------- teacher
     lam_max = _largest_eigenvalue(K)
@@ -661,3 +663,139 @@ def plot_soft_labels(result, fig=None):
                  f"a={result.config['a']:g}")
     fig.tight_layout()
     return fig
+
+
+# ============================================================================ the runner's method
+def _put(out, name, values):
+    for i, v in enumerate(np.asarray(values, dtype=np.float64).tolist()):
+        out[f"{name}[{i}]"] = v
+
+
+def check(params):
+    """Constraints between the parameters of ``method = "soft_labels"``."""
+    problems = []
+    if params.get("temperatures") is not None and not params["temperatures"]:
+        problems.append(("temperatures", "empty: give at least one temperature > 0"))
+    return problems
+
+
+def run(config, inputs, seed):
+    """``method = "soft_labels"`` of the experiment runner: the whole study on one data set.
+
+    The data are a ``clustered`` data set (integer classes, ``data.seed``), the kernel the
+    config's (the shipped configs: RBF with ``gamma = 0.25 / n_features``); the students'
+    training sets are drawn with seed ``data.seed + RESAMPLE_SEED_OFFSET``. No
+    eigendecomposition is used: the runner prepares the Gram matrix only.
+
+    Results: the table as ``row[i].COLUMN`` (:data:`COLUMNS`, ``n_rows`` rows, in the order
+    of :attr:`SoftLabelsResult.rows`); the per-test-sample Heskes terms
+    ``per_sample[s].loss[j]`` / ``.bias[j]`` / ``.variance[j]`` and the member accuracies
+    ``member_accuracy[s][b]``, each with ``.method`` and ``.temperature`` (None for the
+    τ-free methods); the learning rates, the students' training-set size and ``time.PHASE``.
+    """
+    m = config["method"]
+    data = config["data"]
+    y, y_test = inputs.y, inputs.y_test
+    if y_test is None:
+        raise ValueError("method soft_labels needs test points; data.n_test must be >= 1")
+    n = y.shape[0]
+    B = m["n_members"]
+    size = n // B if m["student_size"] is None else m["student_size"]
+    if size < 2:
+        raise ValueError(f"data.n_samples // method.n_members = {size}: a student needs at "
+                         f"least 2 samples; allowed: n_samples >= 2 * n_members")
+    n_classes = data.get("n_classes") or int(max(y.max(), y_test.max())) + 1
+    t0 = time.perf_counter()
+    K, K_test = inputs.K, inputs.K_test
+    kernel_time = time.perf_counter() - t0
+    extra = {}
+    result = _run(K, K_test, y, y_test, n_classes, [float(t) for t in m["temperatures"]], B,
+                  m["resample"], size, m["a"], m["teacher_steps"], m["student_steps"],
+                  m["krr"], m["krr_ridge"], m["krr_damping"], m["krr_max_iter"], m["krr_tol"],
+                  data["seed"], extra, lambda msg: None)
+    out = {"n_rows": len(result.rows), "student_size": size,
+           "teacher_learning_rate": float(extra["teacher_learning_rate"]),
+           "student_learning_rate": float(extra["student_learning_rate"]),
+           "time.kernel": kernel_time}
+    for phase, seconds in result.timings.items():
+        out[f"time.{phase}"] = seconds
+    for i, row in enumerate(result.rows):
+        for col in COLUMNS:
+            v = row[col]
+            out[f"row[{i}].{col}"] = v if isinstance(v, str) else float(v)
+    for s, ((meth, t), terms) in enumerate(result.per_sample.items()):
+        out[f"per_sample[{s}].method"], out[f"per_sample[{s}].temperature"] = meth, t
+        for name, values in terms.items():
+            _put(out, f"per_sample[{s}].{name}", values)
+    for s, ((meth, t), values) in enumerate(result.member_accuracy.items()):
+        out[f"member_accuracy[{s}].method"] = meth
+        out[f"member_accuracy[{s}].temperature"] = t
+        _put(out, f"member_accuracy[{s}]", values)
+    return out
+
+
+def result_from_rows(rows):
+    """The :class:`SoftLabelsResult` of the (first) finished ``soft_labels`` simulation of a
+    store.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Rows of :meth:`~hilbert_sd.experiments.store.ResultStore.rows`.
+
+    Returns
+    -------
+    SoftLabelsResult
+    """
+    from hilbert_sd.experiments.reports import series
+
+    done = sorted((r for r in rows if r["status"] == "done" and r["method"] == "soft_labels"),
+                  key=lambda r: r.get("position") or 0)
+    if not done:
+        raise ValueError("no finished soft_labels simulation to report on")
+    row = done[0]
+    res, c = row["results"], row["config"]
+    m, data = c["method"], c["data"]
+    table = [{col: res[f"row[{i}].{col}"] for col in COLUMNS} for i in range(res["n_rows"])]
+    per_sample, member_acc = {}, {}
+    s = 0
+    while f"per_sample[{s}].method" in res:
+        key = (res[f"per_sample[{s}].method"], res[f"per_sample[{s}].temperature"])
+        per_sample[key] = {name: series(res, f"per_sample[{s}].{name}")
+                           for name in ("loss", "bias", "variance")}
+        s += 1
+    s = 0
+    while f"member_accuracy[{s}].method" in res:
+        key = (res[f"member_accuracy[{s}].method"], res[f"member_accuracy[{s}].temperature"])
+        member_acc[key] = series(res, f"member_accuracy[{s}]")
+        s += 1
+    params = {k: data[k] for k in CLUSTERED_DEFAULTS if k in data}
+    config = {"n": data["n_samples"], "n_test": data["n_test"],
+              "temperatures": [float(t) for t in m["temperatures"]],
+              "n_members": m["n_members"], "resample": m["resample"],
+              "student_size": res["student_size"], "a": m["a"],
+              "teacher_steps": m["teacher_steps"], "student_steps": m["student_steps"],
+              "kernel": c["kernel"]["name"], "gamma": c["kernel"].get("gamma"),
+              "data": data["generator"], "data_params": params, "krr": m["krr"],
+              "krr_ridge": m["krr_ridge"], "krr_damping": m["krr_damping"],
+              "krr_max_iter": m["krr_max_iter"], "krr_tol": m["krr_tol"], "seed": data["seed"],
+              "regularization_sample": "L^s_i < L^t_i (true-class cross-entropy at tau = 1)",
+              "teacher_learning_rate": res["teacher_learning_rate"],
+              "student_learning_rate": res["student_learning_rate"]}
+    timings = {k[5:]: v for k, v in res.items() if k.startswith("time.")}
+    timings["total"] = row["duration"]
+    return SoftLabelsResult(rows=table, per_sample=per_sample, member_accuracy=member_acc,
+                            config=config, timings=timings)
+
+
+def report(rows, out_dir):
+    """The report of ``hilbert-sd reproduce soft-labels`` (and ``hilbert-sd soft-labels``):
+    :meth:`SoftLabelsResult.save` and :meth:`SoftLabelsResult.summary` of the store's rows.
+
+    Returns
+    -------
+    dict
+        ``{"files": [the three paths], "summary": text}``.
+    """
+    result = result_from_rows(rows)
+    return {"files": result.save(out_dir), "summary": result.summary()}
