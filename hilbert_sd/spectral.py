@@ -6,6 +6,8 @@ computed once and shared.
 """
 
 import hashlib
+import sys
+import time
 import warnings
 
 import numpy as np
@@ -560,7 +562,9 @@ def decompose(K=None, *, X=None, kernel=None, method="auto", rank=None, random_s
     block_size : int, optional
         Rows of the kernel evaluated at once by the low-rank methods (default: about 64 MB).
     verbose : bool, default=False
-        Report the progress of long low-rank factorizations on stderr.
+        Report progress on stderr: every kernel pass of the low-rank methods; the start (with
+        the working memory) and the end of an exact factorization, which LAPACK runs as one
+        call.
     on_indefinite : {"raise", "warn"}, default="raise"
         Eigenvalues of K clearly below 0 raise, or warn and are clipped to 0.
     check_input : bool, default=True
@@ -626,12 +630,20 @@ def decompose(K=None, *, X=None, kernel=None, method="auto", rank=None, random_s
         K = gram(X, kernel=kernel, **kernel_params)
         inputs = (X, kernel, dict(kernel_params))
         check_input = False
+    if verbose:  # LAPACK reports no progress: say what starts, how big, and when it ends
+        print(f"decompose: {method} factorization of the {n} x {n} kernel matrix (working "
+              f"memory about {_size(_PEAK_MATRICES[method] * 8 * n * n)})...",
+              file=sys.stderr, flush=True)
+        start = time.perf_counter()
     if method == "implicit":
         from hilbert_sd._implicit import eigh_implicit
 
         spectrum = eigh_implicit(K, check_input=check_input, on_indefinite=on_indefinite)
     else:
         spectrum = eigh_psd(K, check_input=check_input, on_indefinite=on_indefinite)
+    if verbose:
+        print(f"decompose: done in {time.perf_counter() - start:.2f} s", file=sys.stderr,
+              flush=True)
     spectrum._inputs = inputs
     return spectrum
 

@@ -103,6 +103,11 @@ def test_verbose_reports_the_factorization_on_stderr(capsys):
     assert "randomized factorization of n=40" in err and "kernel pass" in err
     SelfDistilledKernelRidge(epsilon=0.05).fit(X, y)
     assert capsys.readouterr().err == ""
+    SelfDistilledKernelRidge(epsilon=0.05, verbose=True, eigen_solver="implicit").fit(X, y)
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("decompose: implicit factorization of the 40 x 40 kernel matrix")
+    assert err[1].startswith("decompose: done in")
+    assert err[2].startswith("[SelfDistilledKernelRidge] implicit factorization of n=40")
 
 
 def test_low_rank_models_pickle_without_the_basis():

@@ -108,7 +108,7 @@ class _KernelMixin:
                 spectrum = decompose(X=X, kernel=kernel, **low, **params)
         else:
             K = self._get_kernel(X) if K is None else K
-            spectrum = decompose(K, method=method, on_indefinite="warn",
+            spectrum = decompose(K, method=method, on_indefinite="warn", verbose=bool(verbose),
                                  check_input=self.kernel == "precomputed")
         if verbose:
             print(f"[{type(self).__name__}] {spectrum.method} factorization of n="
