@@ -178,8 +178,9 @@ def test_reproduce_optimal_mixing_writes_its_tables(tmp_path, capsys):
     out = tmp_path / "mix"
     assert main(["reproduce", "optimal-mixing", "--out", str(out), "-q"]) == 0
     names = {p.name for p in out.iterdir()}
+    # a sweep of the shipped config into results.db (exported as results.csv), then the report
     assert names == {f"{s}.{e}" for s in ("optimal_xi_noise", "kstep_mixing")
-                     for e in ("csv", "json", "png")}
+                     for e in ("csv", "json", "png")} | {"results.db", "results.csv"}
     captured = capsys.readouterr()
     assert "xi* increases with the noise variance" in captured.out
     assert "NO" not in captured.out and captured.out.count("yes") == 5

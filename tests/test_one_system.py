@@ -116,3 +116,56 @@ def test_soft_labels_through_the_runner(backend, tmp_path, request):
     assert new.format_table() == old.format_table()
     files = sl.report(rows, tmp_path / "out")["files"]
     assert [p.name for p in files] == ["soft_labels.csv", "soft_labels.json", "soft_labels.png"]
+
+
+# --------------------------------------------------------------- early stopping, optimal mixing
+def _shipped(name):
+    from hilbert_sd.experiments.config import _tomllib
+    from hilbert_sd.experiments.registry import NAMED_EXPERIMENTS
+    from pathlib import Path
+
+    import hilbert_sd.experiments as pkg
+
+    path = Path(pkg.__file__).parent / NAMED_EXPERIMENTS[name].config
+    return _tomllib().loads(path.read_text())
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_early_stopping_through_the_runner(backend, tmp_path, request):
+    import json
+
+    from hilbert_sd.experiments import self_distillation as sd
+
+    raw = _shipped("early-stopping")
+    raw["output"] = {}
+    rows = sweep(raw, tmp_path / "es.db", backend, _address(backend, request))
+    new = sd.report(rows, tmp_path / "new")
+    old = sd.run_reference(sd.DEFAULT_EPSILONS)
+    assert new["summary"] == old.summary()
+    old_files = old.save(tmp_path / "old")
+    assert [p.name for p in new["files"]] == [p.name for p in old_files]
+    assert_same(json.loads(new["files"][1].read_text()),
+                json.loads(old_files[1].read_text()))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_optimal_mixing_through_the_runner(backend, tmp_path, request):
+    import json
+
+    from hilbert_sd.experiments import mixing
+
+    raw = _shipped("optimal-mixing")
+    raw["output"] = {}
+    rows = sweep(raw, tmp_path / "om.db", backend, _address(backend, request))
+    new = mixing.report(rows, tmp_path / "new")
+    old = mixing.reproduce_optimal_mixing(tmp_path / "old")
+    assert new["summary"] == old["summary"]
+    names = [p.name for p in new["files"]]
+    assert names == [p.name for p in map(__import__("pathlib").Path, old["files"])]
+    for name in ("optimal_xi_noise.json", "kstep_mixing.json"):
+        a, b = (json.loads((tmp_path / d / name).read_text()) for d in ("new", "old"))
+        # the k-step weights of an ill-conditioned schedule (k = 6, flagged) move with the
+        # eigensolver's round-off at 1e-8; the risks do not
+        xa, xb = ([r.pop("xi", None) for r in p["rows"]] for p in (a, b))
+        assert_same(a, b, rtol=1e-9)
+        assert_same(xa, xb, rtol=1e-6)

@@ -75,13 +75,70 @@ def run_self_distill(config, inputs, seed):
     - ``effective_dim[t]``: Σ_k diag(B_t)[k], the path's effective degrees of freedom;
     - ``best_round``, ``best_test_mse``, ``final_test_mse``.
     """
+    return _self_distill_results([(config, inputs)], _self_distill_path(config, inputs))[0]
+
+
+def _self_distill_path(config, inputs):
     from hilbert_sd.distillation import self_distill
 
     m = config["method"]
-    path = self_distill(inputs.spectrum, inputs.y, epsilon=m["epsilon"], alpha=m["alpha"],
-                        n_rounds=m["n_rounds"], mix=m["mix"],
-                        on_infeasible=m["on_infeasible"])
-    return _self_distill_results([(config, inputs)], path)[0]
+    return self_distill(inputs.spectrum, inputs.y, epsilon=m["epsilon"], alpha=m.get("alpha"),
+                        n_rounds=m["n_rounds"], mix=m.get("mix", 0.0),
+                        on_infeasible=m.get("on_infeasible", "raise"))
+
+
+def run_early_stopping(config, inputs, seed):
+    """Self-distillation against early-stopped gradient flow at matched training error, with
+    the bounds M2, M5-M11 checked (the study of ``hilbert-sd demo``).
+
+    The results of :func:`run_self_distill`, plus, per round ``t`` up to
+    ``record_rounds``: ``round_mse[t]`` (1/n)‖f_t(X) − y_t‖² to the round's own targets,
+    ``n_basis[t]`` (#{k : B_t[k] ≥ threshold · max B_t}), ``m2_lower[t]``/``m2_upper[t]`` (M2's
+    bracket of the ridge), and the early-stopping side of
+    :func:`hilbert_sd.compare.match_early_stopping`: ``es_time[t]``, ``es_test_mse[t]``,
+    ``es_n_basis[t]``, ``sd_max_ratio_excess[t]``, ``es_max_ratio_excess[t]``; the collapse
+    bounds ``M5_lower_kappa``, ``M6_lower``, ``M6_upper``, ``M6_upper_kappa``, ``kappa``; and
+    every check of :func:`hilbert_sd.bounds.check_bounds` as ``check[i].FIELD``.
+    """
+    from hilbert_sd import bounds
+    from hilbert_sd.compare import match_early_stopping
+
+    m = config["method"]
+    if m["epsilon"] is None or not inputs.has_test:
+        raise ValueError("method early_stopping needs epsilon and test points")
+    path = _self_distill_path(config, inputs)
+    out = _self_distill_results([(config, inputs)], path)[0]
+    spectrum, y, eps, tau = inputs.spectrum, inputs.y, m["epsilon"], m["threshold"]
+    n = spectrum.n
+    limit = m["record_rounds"]
+    rounds = len(path)
+    comparison = match_early_stopping(path=path, K_test=inputs.K_test, y_test=inputs.y_test,
+                                      threshold=tau)
+    wide = comparison.side_by_side()
+    norms = np.linalg.norm(path.coefficients[:-1], axis=1)  # ||y_t|| by Parseval
+    bracket = np.full((rounds, 2), np.nan)
+    alive = norms**2 > n * eps * (1 + 1e-10)
+    if alive.any():
+        bracket[alive, 0], bracket[alive, 1] = bounds.ridge_bounds(spectrum.eigenvalues,
+                                                                   norms[alive], n, eps)
+    _per_round(out, "round_mse", path.train_mse(), limit)
+    _per_round(out, "n_basis", bounds.n_basis_functions(path.log_basis_weights, tau), limit)
+    _per_round(out, "m2_lower", bracket[:, 0], limit)
+    _per_round(out, "m2_upper", bracket[:, 1], limit)
+    _per_round(out, "es_time", wide["time"], limit)
+    for key in ("es_test_mse", "es_n_basis", "sd_max_ratio_excess", "es_max_ratio_excess"):
+        _per_round(out, key, wide[key], limit)
+    y_norm = float(np.linalg.norm(y))
+    m6 = bounds.collapse_round_bounds(spectrum.eigenvalues, y_norm, n, eps)
+    out.update({"M5_lower_kappa": float(bounds.rounds_lower_bound_kappa(spectrum.eigenvalues,
+                                                                        y_norm, n, eps)),
+                "M6_lower": float(m6.lower), "M6_upper": _py(m6.upper),
+                "M6_upper_kappa": float(m6.upper_kappa),
+                "kappa": float(spectrum.condition_number)})
+    for i, check in enumerate(bounds.check_bounds(path, tau=tau)):
+        for key, value in check.items():
+            out[f"check[{i}].{key}"] = _py(value)
+    return out
 
 
 def batch_self_distill(items):

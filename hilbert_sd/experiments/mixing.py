@@ -264,24 +264,31 @@ def optimal_xi_vs_noise(noise_vars=DEFAULT_XI_NOISE_VARS, *, alpha=1.0, gamma=80
     OptimalXiResult
     """
     lam, theta = reference_problem(gamma)
+    crossing, limit = _xi_constants(lam, theta, alpha)
+    rows = [_xi_row(lam, theta, alpha, v) for v in sorted(float(v) for v in noise_vars)]
+    return OptimalXiResult(rows, alpha=float(alpha), crossing=crossing, limit=limit,
+                           config={"gamma": float(gamma), "alpha": float(alpha),
+                                   "n": int(lam.size)})
+
+
+def _xi_constants(lam, theta, alpha):
+    """The crossing (B + C)/(A − D) of ξ* = 1 and the limit A/D [derived]."""
     t2 = theta**2
     s, w = filters._shrinks(lam, alpha)
     A, B = np.sum(s**2 * w), np.sum(s * w**2 * t2)
     C, D = np.sum((s * w) ** 2 * t2), np.sum((s * w) ** 2)
-    sd_one_step = filters.self_distillation(lam, alpha, 1)[1]
-    rows = []
-    for v in sorted(float(v) for v in noise_vars):
-        opt = filters.optimal_xi(lam, alpha, theta, v)
-        rows.append({
-            "noise_var": v, "xi": float(opt.xi), "risk_ridge": opt.ridge_risk,
-            "risk_sd": _risk(sd_one_step, t2, v), "risk_xi": opt.risk,
-            "ratio": opt.risk / opt.ridge_risk,
-            "best_alpha": float(filters.optimal_ridge(lam, theta, v).alpha),
-        })
-    return OptimalXiResult(rows, alpha=float(alpha), crossing=float((B + C) / (A - D)),
-                           limit=float(A / D),
-                           config={"gamma": float(gamma), "alpha": float(alpha),
-                                   "n": int(lam.size)})
+    return float((B + C) / (A - D)), float(A / D)
+
+
+def _xi_row(lam, theta, alpha, v):
+    """One row of :class:`OptimalXiResult` (noise variance ``v``)."""
+    opt = filters.optimal_xi(lam, alpha, theta, v)
+    return {
+        "noise_var": v, "xi": float(opt.xi), "risk_ridge": opt.ridge_risk,
+        "risk_sd": _risk(filters.self_distillation(lam, alpha, 1)[1], theta**2, v),
+        "risk_xi": opt.risk, "ratio": opt.risk / opt.ridge_risk,
+        "best_alpha": float(filters.optimal_ridge(lam, theta, v).alpha),
+    }
 
 
 class KStepResult(_Study):
@@ -463,27 +470,30 @@ def kstep_vs_best_ridge(noise_vars=DEFAULT_KSTEP_NOISE_VARS, *, max_steps=DEFAUL
     KStepResult
     """
     lam, theta = reference_problem(gamma)
-    t2 = theta**2
-    rows = []
-    for v in noise_vars:
-        v = float(v)
-        best = filters.optimal_ridge(lam, theta, v)
-        oracle = _risk(t2 / (t2 + v), t2, v)
-        for k in range(max_steps + 1):
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", NumericalWarning)
-                opt = filters.optimal_schedule(lam, best.alpha, theta, v, k)
-            rows.append({
-                "noise_var": v, "k": k, "best_alpha": float(best.alpha),
-                "ridge_risk": float(best.risk), "risk": opt.risk,
-                "ratio": opt.risk / best.risk, "oracle_ratio": oracle / best.risk,
-                "xi": [float(x) for x in opt.xi],
-                "ill_conditioned": any(issubclass(c.category, NumericalWarning)
-                                       for c in caught),
-            })
+    rows = [r for v in noise_vars for r in _kstep_rows(lam, theta, float(v), max_steps)]
     return KStepResult(rows, config={"gamma": float(gamma), "max_steps": int(max_steps),
                                      "noise_vars": [float(v) for v in noise_vars],
                                      "n": int(lam.size)}, eigenvalues=lam, theta=theta)
+
+
+def _kstep_rows(lam, theta, v, max_steps):
+    """The rows of :class:`KStepResult` of one noise variance ``v``, k = 0 .. max_steps."""
+    t2 = theta**2
+    best = filters.optimal_ridge(lam, theta, v)
+    oracle = _risk(t2 / (t2 + v), t2, v)
+    rows = []
+    for k in range(max_steps + 1):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", NumericalWarning)
+            opt = filters.optimal_schedule(lam, best.alpha, theta, v, k)
+        rows.append({
+            "noise_var": v, "k": k, "best_alpha": float(best.alpha),
+            "ridge_risk": float(best.risk), "risk": opt.risk,
+            "ratio": opt.risk / best.risk, "oracle_ratio": oracle / best.risk,
+            "xi": [float(x) for x in opt.xi],
+            "ill_conditioned": any(issubclass(c.category, NumericalWarning) for c in caught),
+        })
+    return rows
 
 
 def reproduce_optimal_mixing(out_dir, *, jobs=1, scheduler=None, quiet=False):
@@ -506,3 +516,93 @@ def reproduce_optimal_mixing(out_dir, *, jobs=1, scheduler=None, quiet=False):
     return {"files": [str(p) for p in sorted(files)],
             "summary": "\n\n".join(r.summary() for r in results)}
 
+
+
+# ============================================================================ the runner's method
+def run(config, inputs, seed):
+    """``method = "optimal_mixing"`` of the experiment runner: exact expected risks at one
+    noise variance on the group's eigendecomposition, f* the data's ``truth`` at the inputs.
+
+    ``study = "xi"``: the row of :func:`optimal_xi_vs_noise` at ``noise_var`` (keys of
+    :class:`OptimalXiResult` rows, with ``crossing`` and ``limit``). ``study = "kstep"``: the
+    rows of :func:`kstep_vs_best_ridge` for k = 0 .. ``max_steps`` as ``risk[k]``,
+    ``ratio[k]``, ``ill_conditioned[k]``, ``xi[k][j]``, with ``best_alpha``, ``ridge_risk``,
+    ``oracle_ratio`` and the problem (``eigenvalue[i]``, ``theta[i]``).
+    """
+    from hilbert_sd.experiments.registry import TRUTHS, load_attribute
+
+    m, data = config["method"], config["data"]
+    if data.get("truth") is None:
+        raise ValueError("method optimal_mixing needs data.truth (the noise-free f*)")
+    f_star = load_attribute(TRUTHS[data["truth"]])(inputs.X)
+    spectrum = inputs.spectrum
+    lam, theta = spectrum.eigenvalues, spectrum.project(f_star)
+    v = float(m["noise_var"])
+    if m["study"] == "xi":
+        crossing, limit = _xi_constants(lam, theta, m["alpha"])
+        return {**_xi_row(lam, theta, m["alpha"], v), "crossing": crossing, "limit": limit,
+                "n": int(lam.size)}
+    rows = _kstep_rows(lam, theta, v, m["max_steps"])
+    out = {k: rows[0][k] for k in ("noise_var", "best_alpha", "ridge_risk", "oracle_ratio")}
+    for r in rows:
+        k = r["k"]
+        out.update({f"risk[{k}]": r["risk"], f"ratio[{k}]": r["ratio"],
+                    f"ill_conditioned[{k}]": r["ill_conditioned"]})
+        for j, x in enumerate(r["xi"]):
+            out[f"xi[{k}][{j}]"] = x
+    for name, values in (("eigenvalue", lam), ("theta", theta)):
+        for i, x in enumerate(np.asarray(values, dtype=np.float64).tolist()):
+            out[f"{name}[{i}]"] = x
+    return out
+
+
+def report(rows, out_dir):
+    """The report of ``hilbert-sd reproduce optimal-mixing``: the tables, JSON and figures of
+    both studies (``optimal_xi_noise.*``, ``kstep_mixing.*``) from the store's rows.
+
+    Returns
+    -------
+    dict
+        ``{"files": [paths written, sorted], "summary": both tables}``.
+    """
+    from hilbert_sd.experiments.reports import series
+
+    done = sorted((r for r in rows if r["status"] == "done" and r["method"] == "optimal_mixing"),
+                  key=lambda r: r.get("position") or 0)
+    xi = sorted((r for r in done if r["config"]["method"]["study"] == "xi"),
+                key=lambda r: r["config"]["method"]["noise_var"])
+    kstep = [r for r in done if r["config"]["method"]["study"] == "kstep"]
+    if not xi and not kstep:
+        raise ValueError("no finished optimal_mixing simulation to report on")
+    results = []
+    if xi:
+        c = xi[0]["config"]
+        res = xi[0]["results"]
+        keys = ("noise_var", "xi", "risk_ridge", "risk_sd", "risk_xi", "ratio", "best_alpha")
+        results.append(OptimalXiResult(
+            [{k: r["results"][k] for k in keys} for r in xi], alpha=float(c["method"]["alpha"]),
+            crossing=res["crossing"], limit=res["limit"],
+            config={"gamma": float(c["kernel"]["gamma"]), "alpha": float(c["method"]["alpha"]),
+                    "n": res["n"]}))
+    if kstep:
+        c = kstep[0]["config"]
+        max_steps = c["method"]["max_steps"]
+        table = []
+        for r in kstep:
+            res = r["results"]
+            for k in range(max_steps + 1):
+                table.append({
+                    "noise_var": res["noise_var"], "k": k, "best_alpha": res["best_alpha"],
+                    "ridge_risk": res["ridge_risk"], "risk": res[f"risk[{k}]"],
+                    "ratio": res[f"ratio[{k}]"], "oracle_ratio": res["oracle_ratio"],
+                    "xi": series(res, f"xi[{k}]").tolist(),
+                    "ill_conditioned": res[f"ill_conditioned[{k}]"]})
+        first = kstep[0]["results"]
+        lam = series(first, "eigenvalue")
+        results.append(KStepResult(
+            table, config={"gamma": float(c["kernel"]["gamma"]), "max_steps": int(max_steps),
+                           "noise_vars": [r["results"]["noise_var"] for r in kstep],
+                           "n": int(lam.size)},
+            eigenvalues=lam, theta=series(first, "theta")))
+    files = [p for r in results for p in r.save(out_dir)]
+    return {"files": sorted(files), "summary": "\n\n".join(r.summary() for r in results)}

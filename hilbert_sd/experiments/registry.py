@@ -370,6 +370,24 @@ register_method(
 )
 
 register_method(
+    "early_stopping",
+    "hilbert_sd.experiments.methods:run_early_stopping",
+    params={
+        "epsilon": Param("float", low=0, low_inclusive=False,
+                         doc="budget on the mean squared training error"),
+        "n_rounds": Param("int", default=None, low=0,
+                          doc="index of the last round; absent: until collapse"),
+        "threshold": Param("float", default=0.01, low=0, low_inclusive=False, high=1,
+                           doc="relative level for counting basis functions"),
+        "record_rounds": Param("int", default=100, low=0,
+                               doc="per-round values are stored for rounds 0..record_rounds"),
+    },
+    requires=("spectrum", "test_kernel"),
+    summary=f"{_RULE} against early-stopped gradient flow at matched training error, with "
+            "the bounds M2, M5-M11 checked (the tables of hilbert-sd demo)",
+)
+
+register_method(
     "gradient_flow",
     "hilbert_sd.experiments.methods:run_gradient_flow",
     params={
@@ -466,6 +484,22 @@ register_method(
             "students (theory.md §6); use with the clustered generator",
 )
 
+register_method(
+    "optimal_mixing",
+    "hilbert_sd.experiments.mixing:run",
+    params={
+        "study": Param("str", default="xi", choices=("xi", "kstep"),
+                       doc="one-step xi* at a fixed ridge, or k-step schedules at the best ridge"),
+        "noise_var": Param("float", low=0, doc="noise variance sigma^2 of the labels"),
+        "alpha": Param("float", default=1.0, low=0, low_inclusive=False,
+                       doc='fixed ridge of study = "xi"'),
+        "max_steps": Param("int", default=6, low=0, high=50, doc='largest k of study = "kstep"'),
+    },
+    requires=("spectrum",),
+    summary="exact expected risks of optimal mixing (theory.md §8) against the data's truth "
+            "f* at the inputs; no sampling",
+)
+
 
 
 # ---------------------------------------------------------------------------------------------
@@ -541,7 +575,8 @@ register_named_experiment(
 
 register_named_experiment(
     "early-stopping",
-    run="hilbert_sd.experiments.drivers:early_stopping",
+    config="early_stopping.toml",
+    report="hilbert_sd.experiments.self_distillation:report",
     summary="self-distillation vs early-stopped gradient flow at matched training error on the "
             "reference data, with the bounds M2, M5-M11 checked (the tables of hilbert-sd demo)",
     modules=("hilbert_sd.compare",),
@@ -567,7 +602,8 @@ register_named_experiment(
 
 register_named_experiment(
     "optimal-mixing",
-    run="hilbert_sd.experiments.mixing:reproduce_optimal_mixing",
+    config="optimal_mixing.toml",
+    report="hilbert_sd.experiments.mixing:report",
     summary="optimal mixing weights on the reference inputs with f* = sin(2 pi x): the one-step "
             "xi* against the noise variance (it crosses 1) and the optimal k-step risk at the "
             "best ridge over the best ridge's risk, k = 0..6 (exact expected risks)",

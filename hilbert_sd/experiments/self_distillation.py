@@ -352,3 +352,142 @@ def run_reference(epsilons=DEFAULT_EPSILONS, *, gamma=80.0, n_grid=501, threshol
                     "K_grid": K_grid, "n": n, "gamma": float(gamma)},
         ))
     return ReferenceResult(runs, gamma=gamma)
+
+
+# ============================================================================ the report
+_RECORD_KEYS = (("train_mse", "round_mse"), ("label_mse", "train_mse"), ("test_mse", "test_mse"))
+
+
+def _budget(row):
+    """One budget's records, JSON entry and text table from its ``early_stopping`` row."""
+    from hilbert_sd.experiments.reports import series
+
+    res = row["results"]
+    eps = float(row["config"]["method"]["epsilon"])
+    rounds = res["rounds"]
+    s = {name: series(res, name)[:rounds] for name in (
+        "alpha", "round_mse", "train_mse", "test_mse", "n_basis", "m2_lower", "m2_upper",
+        "es_time", "es_test_mse", "es_n_basis", "sd_max_ratio_excess", "es_max_ratio_excess")}
+    alphas = np.where(np.isnan(s["alpha"]), np.inf, s["alpha"])
+    records = [{"epsilon": eps, "round": t, "alpha": float(alphas[t]),
+                **{k: float(s[src][t]) for k, src in _RECORD_KEYS},
+                "n_basis_1pct": int(s["n_basis"][t]), "collapsed": bool(not np.isfinite(alphas[t])),
+                "m2_lower": float(s["m2_lower"][t]), "m2_upper": float(s["m2_upper"][t]),
+                "es_time": float(s["es_time"][t]), "es_test_mse": float(s["es_test_mse"][t]),
+                "es_n_basis_1pct": int(s["es_n_basis"][t]),
+                "sd_max_ratio_excess": float(s["sd_max_ratio_excess"][t]),
+                "es_max_ratio_excess": float(s["es_max_ratio_excess"][t])}
+               for t in range(rounds)]
+    checks = []
+    while f"check[{len(checks)}].id" in res:
+        prefix = f"check[{len(checks)}]."
+        check = {k[len(prefix):]: v for k, v in res.items() if k.startswith(prefix)}
+        order = ("id", "round", "statement", "relation", "bound", "simulated", "holds")
+        checks.append({**{k: check[k] for k in order if k in check}, **check})
+    bounds = {k: float(res[k]) for k in ("M5_lower_kappa", "M6_lower", "M6_upper",
+                                         "M6_upper_kappa", "kappa")}
+    best = int(np.argmin(s["test_mse"]))
+    entry = {"epsilon": eps, "collapse_round": res["collapse_round"], "best_round": best,
+             "alphas": [float(a) for a in alphas if np.isfinite(a)], "collapse_bounds": bounds,
+             "bound_checks": checks}
+    best_es = int(np.nanargmin(s["es_test_mse"]))
+    held = sum(c["holds"] for c in checks)
+    lines = [
+        f"epsilon = {eps:g}",
+        f"  collapse round T = {res['collapse_round']}; bounds: M5 T >= "
+        f"{bounds['M5_lower_kappa']:.3g} (kappa = {bounds['kappa']:.3g}),  M6 "
+        f"{bounds['M6_lower']:.3g} <= T <= {res['M6_upper']} and T < "
+        f"{bounds['M6_upper_kappa']:.3g}",
+        f"  lowest test error: self-distillation round {best} ({s['test_mse'][best]:.4f}); "
+        f"early stopping at the time matched to round {best_es} "
+        f"({s['es_test_mse'][best_es]:.4f})",
+        f"  bounds M2, M5-M11 checked on the simulation: {held}/{len(checks)} hold",
+        f"{'round':>5} {'ridge':>9} {'M2 bracket':>19} {'train':>8} {'to y0':>8} "
+        f"{'test SD':>8} {'tau ES':>8} {'test ES':>8} {'#B SD':>5} {'#B ES':>5}",
+    ]
+    for r in records:
+        if r["collapsed"]:
+            alpha, bracket = "collapse", ""
+        else:
+            alpha = f"{r['alpha']:.4g}"
+            bracket = f"[{r['m2_lower']:.3g}, {r['m2_upper']:.3g}]"
+        lines.append(
+            f"{r['round']:>5} {alpha:>9} {bracket:>19} {r['train_mse']:>8.5f} "
+            f"{r['label_mse']:>8.5f} {r['test_mse']:>8.5f} {r['es_time']:>8.3g} "
+            f"{r['es_test_mse']:>8.5f} {r['n_basis_1pct']:>5} {r['es_n_basis_1pct']:>5}")
+    return records, entry, "\n".join(lines)
+
+
+def _figure(records, gamma):
+    """Four panels of one budget: test errors, ridges with M2's bracket, training errors and
+    basis counts, self-distillation against early stopping at matched training error."""
+    from matplotlib.figure import Figure
+
+    t = np.array([r["round"] for r in records])
+    col = {k: np.array([r[k] for r in records], dtype=float) for k in records[0]}
+    live = ~col["collapsed"].astype(bool)
+    fig = Figure(figsize=(12, 8), layout="constrained")
+    (ax_test, ax_alpha), (ax_train, ax_basis) = fig.subplots(2, 2)
+    ax_test.plot(t, col["test_mse"], "o-", label="self-distillation")
+    ax_test.plot(t, col["es_test_mse"], "s--", label="early stopping, matched time")
+    ax_test.set(xlabel="round t", ylabel="test MSE against sin(2πx)", title="test error")
+    ax_alpha.semilogy(t[live], col["alpha"][live], "o-", label="ridge α_t")
+    ax_alpha.fill_between(t[live], col["m2_lower"][live], col["m2_upper"][live], alpha=0.2,
+                          label="M2 bracket")
+    ax_alpha.set(xlabel="round t", ylabel="α_t (log scale)", title="ridge per round")
+    ax_train.plot(t, col["label_mse"], "o-", label="to the labels y_0 (both)")
+    ax_train.plot(t, col["train_mse"], "^:", label="to the round's targets y_t")
+    ax_train.set(xlabel="round t", ylabel="training MSE", title="training error")
+    ax_basis.plot(t, col["n_basis_1pct"], "o-", label="self-distillation")
+    ax_basis.plot(t, col["es_n_basis_1pct"], "s--", label="early stopping")
+    ax_basis.set(xlabel="round t", ylabel="basis functions ≥ 1% of the largest",
+                 title="sparsity")
+    for ax in (ax_test, ax_alpha, ax_train, ax_basis):
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"Self-distillation on the reference data (RBF, gamma = {gamma:g}), "
+                 f"ε = {records[0]['epsilon']:g}")
+    return fig
+
+
+def report(rows, out_dir):
+    """The report of ``hilbert-sd reproduce early-stopping`` and ``hilbert-sd demo``.
+
+    From the ``early_stopping`` rows of a store: ``self_distillation.csv`` (one row per
+    budget and round), ``self_distillation.json`` (``{"summary": [one entry per budget],
+    "rounds": [the CSV rows]}``) and ``self_distillation_eps{ε}.png`` per budget (100 dpi).
+
+    Parameters
+    ----------
+    rows : list of dict
+        Rows of :meth:`~hilbert_sd.experiments.store.ResultStore.rows`.
+    out_dir : str or path-like
+        Created if missing.
+
+    Returns
+    -------
+    dict
+        ``{"files": [CSV, JSON, then the figures in the order of the budgets],
+        "summary": the text tables of every budget, blank-line separated}``.
+    """
+    from hilbert_sd.experiments.tables import write_records
+
+    done = sorted((r for r in rows if r["status"] == "done" and r["method"] == "early_stopping"),
+                  key=lambda r: r.get("position") or 0)
+    if not done:
+        raise ValueError("no finished early_stopping simulation to report on")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    budgets = [_budget(r) for r in done]
+    records = [rec for b in budgets for rec in b[0]]
+    csv_path, json_path = out / "self_distillation.csv", out / "self_distillation.json"
+    write_records(records, csv_path)
+    json_path.write_text(json.dumps({"summary": [b[1] for b in budgets], "rounds": records},
+                                    indent=1, default=float))
+    paths = [csv_path, json_path]
+    gamma = float(done[0]["config"]["kernel"].get("gamma") or 0.0)
+    for recs, entry, _ in budgets:
+        name = out / f"self_distillation_eps{entry['epsilon']:g}.png"
+        _figure(recs, gamma).savefig(name, dpi=100)
+        paths.append(name)
+    return {"files": paths, "summary": "\n\n".join(b[2] for b in budgets)}
