@@ -1,4 +1,5 @@
-"""The exact eigenbasis without the eigenvector matrix (theory.md §10, "Implicit exact basis").
+"""The exact eigenbasis without the eigenvector matrix (:doc:`/topics/backends`, "Implicit exact
+basis").
 
 ``K = Q T Qᵀ`` by LAPACK's blocked Householder tridiagonalization (``dsytrd``), then
 ``T = V diag(λ) Vᵀ`` by a tridiagonal eigensolver. The eigenvectors of K are ``U = Q V``, but U

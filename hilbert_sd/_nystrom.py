@@ -1,4 +1,5 @@
-"""Nyström spectra: the exact eigenpairs of ``K̃ = C W⁺ Cᵀ`` by streaming passes (theory.md §10).
+"""Nyström spectra: the exact eigenpairs of ``K̃ = C W⁺ Cᵀ`` by streaming passes
+(:doc:`/topics/backends`).
 
 Landmarks ``X_L`` (M rows of X), ``C = k(X, X_L)`` (n × M), ``W = k(X_L, X_L)``. With
 ``W = V_W Λ_W V_Wᵀ`` and its eigenvalues at or below ``100 · M · eps · max Λ_W`` dropped

@@ -1,4 +1,4 @@
-"""The top-r eigenpairs of a kernel matrix by a randomized range finder (theory.md §10,
+"""The top-r eigenpairs of a kernel matrix by a randomized range finder (:doc:`/topics/backends`,
 "Randomized top-r").
 
 [paper: Halko, Martinsson & Tropp 2011, Algorithms 4.3/4.4 and 5.3] A Gaussian test matrix
@@ -336,7 +336,8 @@ def _orthonormal(Y):
 
     Used between the power iterations too: scikit-learn's cheaper LU normalizer was measured
     here to lose one to two digits of the top-r subspace (the tail energy of a vector: 2e-12
-    against 2e-14 relative at n = 300, r = 40), for about a quarter less time per pass at n = 4000, l = 310."""
+    against 2e-14 relative at n = 300, r = 40), for about a quarter less time per pass at n = 4000,
+    l = 310."""
     with _blas(0):
         Q, _ = scipy.linalg.qr(np.asfortranarray(Y), mode="economic", check_finite=False,
                                overwrite_a=True)

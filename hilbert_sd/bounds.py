@@ -1,6 +1,6 @@
-"""The results M2-M13 of theory.md §2 as functions: bounds, derived quantities and checks.
+"""The results M2-M13 of :doc:`/theory` as functions: bounds, derived quantities and checks.
 
-Notation (theory.md §0, §2): eigenvalues λ of the unnormalized kernel matrix, descending;
+Notation (:doc:`/theory`, §2): eigenvalues λ of the unnormalized kernel matrix, descending;
 budget ε on the mean squared training error, radius s = √(nε); r_t = ‖y_t‖/s;
 κ = λ_max/λ_min; T the collapse round (first round whose fit is the zero function); A_t =
 diag(λ/(λ + α_t)); B_t = A_0 ⋯ A_t (t + 1 factors), ``path.basis_weights[t]``.
@@ -24,7 +24,7 @@ Provenance of each statement, exactly as the specification tags it:
 
 "paper-form" means the statement has the form of a result of Mobahi, Farajtabar & Bartlett
 (2020); "(recalled)" means that attribution is not verified. Every statement above was derived
-from the setup of theory.md §1-2 and is checked numerically in ``tests/test_bounds.py``.
+from the setup of :doc:`/theory` (§1–§2) and is checked numerically in ``tests/test_bounds.py``.
 All statements concern the ε-constrained rule without ground-truth mixing; for multi-output
 targets they hold for ``multioutput="joint"`` with Frobenius norms.
 
@@ -135,7 +135,7 @@ def _rounds(t, name="t"):
 def ridge_bounds(eigenvalues, y_norm, n_samples, epsilon):
     """M2: bracket of the ridge of a non-collapsed round, λ_min/(r − 1) ≤ α ≤ λ_max/(r − 1).
 
-    Tag: paper-form, derived (theory.md §2). With r = ‖y_t‖/√(nε) > 1, the root α_t of
+    Tag: paper-form, derived (:doc:`/theory`). With r = ‖y_t‖/√(nε) > 1, the root α_t of
     Φ_{y_t}(α) = ε lies in this bracket because (α/(α + λ_max))² ‖y‖²/n ≤ Φ(α) ≤
     (α/(α + λ_min))² ‖y‖²/n. It is also the bracket the engine's root finder starts from.
 
@@ -198,7 +198,8 @@ def rounds_lower_bound_kappa(eigenvalues, y_norm, n_samples, epsilon):
 
 
 class CollapseRoundBounds(NamedTuple):
-    """Bounds on the collapse round T of M6 (derived): ``lower ≤ T ≤ upper``, ``T < upper_kappa``."""
+    """Bounds on the collapse round T of M6 (derived): ``lower ≤ T ≤ upper``, ``T <
+    upper_kappa``."""
 
     lower: float
     upper: int
@@ -208,7 +209,7 @@ class CollapseRoundBounds(NamedTuple):
 def collapse_round_bounds(eigenvalues, y_norm, n_samples, epsilon):
     """M6: κ-free bounds on the collapse round, r_0 − 1 ≤ T ≤ ⌈r_0² − 1⌉; and T < κ(r_0 − 1) + 1.
 
-    Tag: derived (new), theory.md §2. From M4 (derived): ‖y_{t+1}‖ ≥ ‖y_t‖ − s gives the lower
+    Tag: derived (new), :doc:`/theory`. From M4 (derived): ‖y_{t+1}‖ ≥ ‖y_t‖ − s gives the lower
     bound; ‖y_{t+1}‖² ≤ ‖y_t‖² − nε gives the upper one; and r_t − 1 falls by at least 1/κ per
     round (α_t ≥ λ_min/(r_t − 1)), which gives the κ bound.
 

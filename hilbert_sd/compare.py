@@ -1,7 +1,7 @@
 """Self-distillation against early-stopped gradient flow at matched training error.
 
-theory.md §3: for every self-distillation round t, find the flow time τ_t at which early
-stopping reaches the same training error to the *original* labels,
+:doc:`/topics/gradient_flow_and_bounds`: for every self-distillation round t, find the flow time τ_t
+at which early stopping reaches the same training error to the *original* labels,
 (1/n)‖u(τ_t) − y_0‖² = (1/n)‖f_t(X) − y_0‖², then compare the two fits side by side: test
 error, RKHS norm, effective dimension Σ_k filter[k], the number of basis functions above a
 threshold, and the filter ratios. Both methods are diagonal filters on the same eigenbasis, so

@@ -1,7 +1,7 @@
 """Data sets used by the experiments: generated, embedded and bundled with scikit-learn.
 
 - :func:`make_clustered`: Gaussian clusters per class in ``p`` dimensions (classification).
-- :func:`load_mobahi_toy`: the 11-point reference toy data of theory.md §2 (embedded CSV).
+- :func:`load_mobahi_toy`: the 11-point reference toy data of :doc:`/theory` (embedded CSV).
 - :func:`load_digits`: scikit-learn's bundled 8 × 8 digits, scaled to [0, 1] (no download).
 - :func:`one_hot`: integer labels to one-hot float targets.
 """
@@ -98,7 +98,7 @@ def make_clustered(n_samples=200, *, n_features=10, n_classes=4, clusters_per_cl
 
 
 def load_mobahi_toy():
-    """The reference toy data of theory.md §2: 11 points, x = 0, 0.1, …, 1, y ≈ sin(2πx) + noise.
+    """The reference toy data of :doc:`/theory`: 11 points, x = 0, 0.1, …, 1, y ≈ sin(2πx) + noise.
 
     Read from the CSV embedded in the package (``hilbert_sd/data/mobahi_toy.csv``).
 

@@ -482,7 +482,7 @@ def _check_rule(epsilon, alpha, mix, xi, n_rounds, max_rounds, multioutput, on_i
 
 def _null_energy(log_energies, lam, rank_tol, n):
     """(1/n) × the target energy in the numerical null space of K: the lowest reachable
-    mean squared training error (theory.md §1, "infeasible"); ``inf`` beyond the float
+    mean squared training error (:doc:`/theory`, "infeasible"); ``inf`` beyond the float
     range."""
     null = log_energies[lam <= rank_tol]
     if null.size == 0 or np.all(null == -np.inf):

@@ -16,7 +16,7 @@ class CollapseWarning(UserWarning):
     """The self-distillation path collapsed to the zero function inside the requested rounds.
 
     Collapse is an outcome, not an error: once ``||y_t||^2 <= n * epsilon`` the zero function
-    meets the training-error budget and is the minimum-norm solution (theory.md §2, derived).
+    meets the training-error budget and is the minimum-norm solution (:doc:`/theory`, derived).
     """
 
 

@@ -1,8 +1,8 @@
 """Kernel gradient flow and gradient descent from the zero function, in the eigenbasis.
 
 Loss (1/2n)‖f(X) − y‖², learning rate η, zero initial function (the convention of
-neural-tangents' ``predict.gradient_descent_mse``; theory.md §3). With K = U diag(λ) Uᵀ and
-z = Uᵀ y, the training outputs after time t are
+neural-tangents' ``predict.gradient_descent_mse``; :doc:`/topics/gradient_flow_and_bounds`).
+With K = U diag(λ) Uᵀ and z = Uᵀ y, the training outputs after time t are
 
     u(t) = U diag(E_t) z,         E_t = 1 − exp(−η t λ / n)          (flow)
                                   E_t = 1 − (1 − η λ / n)^t          (gradient descent, t steps)
@@ -277,8 +277,8 @@ def gradient_flow(K, y, times, *, learning_rate=1.0, method="flow", on_unstable=
     """Training outputs of kernel gradient flow (or gradient descent) from the zero function.
 
     Minimizes (1/2n)‖f(X) − y‖² over the RKHS by gradient flow with learning rate η from
-    f = 0 (theory.md §3): u(t) = U diag(1 − exp(−η t λ/n)) Uᵀ y. One eigendecomposition
-    serves every time; there is no loop over times.
+    f = 0 (:doc:`/topics/gradient_flow_and_bounds`): u(t) = U diag(1 − exp(−η t λ/n)) Uᵀ y. One
+    eigendecomposition serves every time; there is no loop over times.
 
     Parameters
     ----------

@@ -100,7 +100,7 @@ def gram(X, Y=None, kernel="rbf", **params):
     - ``"laplacian"`` (``gamma=1/p`` > 0): exp(-gamma ‖x - y‖₁).
     - ``"arccos"``: with u = x/‖x‖, v = y/‖y‖, c = uᵀv and θ = arccos c,
       c (π - θ) / (2π), the NTK H∞ of a two-layer ReLU network whose first layer is trained
-      (theory.md §5). Zero rows have no direction and raise a ``ValueError``.
+      (:doc:`/topics/noisy_labels`). Zero rows have no direction and raise a ``ValueError``.
     - ``"ntk"`` (``depth=1`` integer >= 1, ``w_std=1`` > 0, ``b_std=0`` >= 0): the
       infinite-width NTK of a fully-connected ReLU network with ``depth`` hidden layers in the
       NTK parameterization, by the recursion of api.md (see the kernels topic page). The

@@ -1,9 +1,9 @@
 """Model selection along a path: exact k-fold cross-validation, one factorization per fold.
 
 A self-distillation run (every round, for one budget ε or ridge α) and a gradient flow (every
-time) are paths of filters on one spectrum (theory.md §9). Cross-validating a grid of budgets
-× rounds therefore needs one eigendecomposition per *fold*, not one refit per (budget, round,
-fold): on each training fold, :func:`~hilbert_sd.spectral.decompose` runs once, every budget
+time) are paths of filters on one spectrum (:doc:`/topics/model_selection`). Cross-validating a grid
+of budgets × rounds therefore needs one eigendecomposition per *fold*, not one refit per (budget,
+round, fold): on each training fold, :func:`~hilbert_sd.spectral.decompose` runs once, every budget
 of the grid is a path on that one spectrum, and each path predicts the held-out points for all
 its rounds in one product. The validation errors are those of literal refits (the exact
 k-fold estimate, also for the budget rule, whose ridges depend on the training targets).
@@ -237,8 +237,8 @@ def select_best(scores, *, grid=None, points=None, param_name="epsilon", point_n
 def default_epsilons(y, num=10):
     """Default budget grid: ``num`` values from 1e-3 to 1 times the variance of y, geometric.
 
-    ε is a mean squared training error in the units of y² (theory.md §9, "Scale"), so the
-    grid follows the targets' variance (summed over columns); constant targets use their mean
+    ε is a mean squared training error in the units of y² (:doc:`/topics/model_selection`, "Scale"),
+    so the grid follows the targets' variance (summed over columns); constant targets use their mean
     square, all-zero targets 1.
 
     Parameters

@@ -16,7 +16,8 @@ import scipy.linalg
 from hilbert_sd._validation import check_kernel_rows, check_square_symmetric
 from hilbert_sd.exceptions import NumericalWarning
 
-__all__ = ["LowRankSpectrum", "SpectralPath", "Spectrum", "as_spectrum", "clip_tolerance", "decompose", "eigh_psd"]
+__all__ = ["LowRankSpectrum", "SpectralPath", "Spectrum", "as_spectrum", "clip_tolerance",
+"decompose", "eigh_psd"]
 
 
 def clip_tolerance(eigenvalues_abs_max, n, precision=None):
@@ -887,7 +888,8 @@ class SpectralPath:
         """
         return self.filters.sum(axis=1)
 
-    # ---- model selection along the path (theory.md §9) ---------------------------------
+    # ---- model selection along the path (:doc:`/topics/model_selection`)
+    # ---------------------------------
     def _criterion_indices(self, index):
         """Like :meth:`_indices`, but None means every point whatever the subclass default."""
         if index is None:
@@ -914,7 +916,7 @@ class SpectralPath:
         return per_col
 
     def gcv(self, index=None):
-        """Generalized cross-validation of every path point (theory.md §9).
+        """Generalized cross-validation of every path point (:doc:`/topics/model_selection`).
 
         ``GCV(j) = (1/n)‖(I − S_j) y‖² / (1 − tr S_j / n)²`` for the smoother
         ``S_j = U diag(h_j) Uᵀ`` (Craven & Wahba's criterion [standard]), with the residual

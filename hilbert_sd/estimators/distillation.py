@@ -24,7 +24,7 @@ class SelfDistilledKernelRidge(_KernelMixin, RegressorMixin, BaseEstimator):
     uses the ridge at which the mean squared training error to its targets equals
     ``epsilon``; the ridge grows every round until the fit collapses to zero
     (Mobahi, Farajtabar & Bartlett 2020; growth and collapse statements derived in
-    theory.md §2). One eigendecomposition of the training kernel serves every round.
+    :doc:`/theory`). One eigendecomposition of the training kernel serves every round.
 
     Parameters
     ----------
@@ -115,10 +115,11 @@ class SelfDistilledKernelRidge(_KernelMixin, RegressorMixin, BaseEstimator):
     A kernel matrix with clearly negative eigenvalues (a precomputed matrix that is not a
     kernel) emits :class:`~hilbert_sd.NumericalWarning` and is replaced by its nearest PSD
     matrix (negative eigenvalues clipped to 0), as scikit-learn's estimators accept any
-    symmetric matrix. A collapse inside the requested rounds emits :class:`~hilbert_sd.CollapseWarning` and the
-    model predicts zeros from that round on. A budget below the floor the kernel can reach
-    emits :class:`~hilbert_sd.InfeasibleBudgetWarning` and that round is fitted with the
-    smallest admissible ridge (the numerical-rank tolerance of the kernel matrix).
+    symmetric matrix. A collapse inside the requested rounds emits
+    :class:`~hilbert_sd.CollapseWarning` and the model predicts zeros from that round on. A budget
+    below the floor the kernel can reach emits :class:`~hilbert_sd.InfeasibleBudgetWarning` and that
+    round is fitted with the smallest admissible ridge (the numerical-rank tolerance of the kernel
+    matrix).
 
     Examples
     --------

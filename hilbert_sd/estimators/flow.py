@@ -15,7 +15,7 @@ __all__ = ["GradientFlowKernelRegressor"]
 class GradientFlowKernelRegressor(_KernelMixin, RegressorMixin, BaseEstimator):
     """Kernel regression by gradient flow from the zero function, stopped at ``time``.
 
-    The flow on (1/2n)‖f(X) − y‖² with learning rate η (theory.md §3):
+    The flow on (1/2n)‖f(X) − y‖² with learning rate η (:doc:`/topics/gradient_flow_and_bounds`):
     f_t(x) = k(x, X) U diag((1 − exp(−η t λ/n)) / λ) Uᵀ y, evaluated stably (no division by a
     zero eigenvalue). ``time=np.inf`` is the minimum-norm interpolant (pseudo-inverse on the
     numerically positive eigenvalues). Early stopping regularizes differently from ridge and

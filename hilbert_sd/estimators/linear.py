@@ -2,8 +2,9 @@
 
 :class:`SoftLabelLogisticRegression` minimizes the mean cross-entropy to targets in [0, 1]. With
 ``alpha=0`` it returns the end point of gradient flow from the zero vector, so fitting it to the
-probabilities of a linear teacher reproduces :func:`hilbert_sd.linear.distill` (theory.md §4);
-fitted to any other teacher's probabilities it is the linear student of that teacher.
+probabilities of a linear teacher reproduces :func:`hilbert_sd.linear.distill`
+(:doc:`/topics/linear_teacher`); fitted to any other teacher's probabilities it is the linear
+student of that teacher.
 """
 
 import numbers

@@ -1,4 +1,5 @@
-"""Distillation from a linear teacher into linear and deep linear students (theory.md §4).
+"""Distillation from a linear teacher into linear and deep linear students
+(:doc:`/topics/linear_teacher`).
 
 The teacher ``w*`` labels inputs softly, ``s_i = σ(w*ᵀx_i / τ)``; the student follows the gradient
 flow of the mean cross-entropy ``L(w) = (1/n) Σ [log(1 + e^{wᵀx_i}) - s_i wᵀx_i]``.

@@ -8,7 +8,7 @@ distilled student's risk falls with ``n`` (:func:`hilbert_sd.linear.risk_bound`)
   ``p(θ) = ((θ - m)/(π/2 - m))^κ`` (shape κ, margin m) and its inverse.
 - :func:`isotropic_angle_cdf`, :func:`isotropic_angle_quantile`: ``p`` under any
   rotation-invariant law in ``R^d``, ``I_{sin²θ}(1/2, (d-1)/2)`` [derived], and its inverse.
-- :func:`polar_sample`: inputs drawn from a polar law (theory.md §4).
+- :func:`polar_sample`: inputs drawn from a polar law (:doc:`/topics/linear_teacher`).
 
 The CDFs and quantiles take plain arrays and scalars and do not validate (they are called
 inside quadratures); :func:`polar_sample` validates its arguments.
@@ -84,7 +84,7 @@ def polar_sample(n, w_teacher, *, kappa=None, margin=None, radius=1.0, random_st
     -----
     ᾱ is drawn from its quantile ``m + (π/2 - m) U^{1/κ}``, a sign ±1 picks the side of the
     boundary, ``α = π/2 ∓ ᾱ`` and ``x = r (cos α ŵ* + sin α u)`` with ``u`` uniform on the unit
-    sphere of ``w*^⊥`` (theory.md §4).
+    sphere of ``w*^⊥`` (:doc:`/topics/linear_teacher`).
     """
     n = check_scalar(n, "n", low=1, integer=True)
     w_teacher = as_float_array(w_teacher, "w_teacher", ndim=1)

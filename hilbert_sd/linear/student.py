@@ -1,4 +1,4 @@
-"""Distilling a linear teacher into linear and deep linear students (theory.md §4).
+"""Distilling a linear teacher into linear and deep linear students (:doc:`/topics/linear_teacher`).
 
 The student follows the gradient flow of the mean cross-entropy ``L`` to the teacher's
 probabilities (:mod:`hilbert_sd.linear.teacher`) from ``w_init``.
@@ -330,7 +330,8 @@ def _deep_hessian(theta, X, s, d):
 
 
 def _deep_limit(a, b0, w0_norm, depth):
-    """Limit of the balanced deep linear flow: ``a + ρ b0`` (theory.md §4, scale derived here).
+    """Limit of the balanced deep linear flow: ``a + ρ b0`` (:doc:`/topics/linear_teacher`, scale
+    derived here).
 
     Parameters
     ----------

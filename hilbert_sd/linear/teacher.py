@@ -1,4 +1,4 @@
-"""The linear teacher and the objective it sets the student (theory.md §4).
+"""The linear teacher and the objective it sets the student (:doc:`/topics/linear_teacher`).
 
 The teacher ``w*`` labels an input ``x`` with the probability ``s = σ(w*ᵀx / τ)`` of a sigmoid
 (logistic) model at temperature ``τ``; the student ``w`` minimizes the mean cross-entropy to

@@ -1,6 +1,6 @@
 """Noisy labels in the kernel (NTK) regime: self-distillation vs early stopping, and AIR.
 
-theory.md §5. In the kernel regime the training outputs of a wide network follow
+:doc:`/topics/noisy_labels`. In the kernel regime the training outputs of a wide network follow
 
     u_{t+1} = u_t − η H (u_t − y_t),        u_0 = 0,
 
@@ -23,7 +23,7 @@ only at the steps where those targets are refreshed.
 - :func:`stability_limit`: the largest stable step of each rule
   (:mod:`hilbert_sd.noisy_labels.stability`).
 - :func:`energy_fraction`, :func:`air_curves`, :func:`spectral_gap_bound`: Anisotropic
-  Information Retrieval measurements and the bound of theory.md §5
+  Information Retrieval measurements and the bound of :doc:`/topics/noisy_labels`
   (:mod:`hilbert_sd.noisy_labels.air`).
 
 Every public name is importable from ``hilbert_sd.noisy_labels`` itself.

@@ -5,9 +5,9 @@ Hard targets ``g(u_t)`` (one-hot argmax, sign for 1-D targets) and the accuracy 
 iterated refresh by refresh: at a refresh step the outputs ``u = U(x ⊙ c)`` are formed
 (:meth:`~hilbert_sd.spectral.Spectrum.reconstruct`), the hard labels and the accuracy computed,
 and the targets held until the next refresh. In between the dynamics are linear, gradient
-descent towards held targets, so the state advances in closed form [derived, theory.md §5]:
-``c ← (1 − w)^s c + b S_s(w) ŷ`` with ``w = x b`` (``hilbert_sd.filters._power`` and
-``_geometric_sum``).
+descent towards held targets, so the state advances in closed form [derived,
+:doc:`/topics/noisy_labels`]: ``c ← (1 − w)^s c + b S_s(w) ŷ`` with ``w = x b``
+(``hilbert_sd.filters._power`` and ``_geometric_sum``).
 """
 
 import numpy as np

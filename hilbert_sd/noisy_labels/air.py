@@ -1,4 +1,4 @@
-"""Anisotropic Information Retrieval (AIR) and the spectral-gap bound (theory.md §5).
+"""Anisotropic Information Retrieval (AIR) and the spectral-gap bound (:doc:`/topics/noisy_labels`).
 
 AIR [paper: Dong et al., arXiv 1910.01255]: informative labels concentrate on the top
 eigenvectors of the NTK Gram matrix H, noise spreads evenly, so gradient descent fits the
@@ -59,7 +59,7 @@ def energy_fraction(K, v, k=None):
 
 
 def air_curves(path, k):
-    """``G_k(t)`` and ``N_k(t)`` over a training path (theory.md §5).
+    """``G_k(t)`` and ``N_k(t)`` over a training path (:doc:`/topics/noisy_labels`).
 
     ``G_k(t) = ‖V_kᵀ(u_t − u_0)‖² / ‖V_kᵀ ỹ‖²`` is the fitted share of the targets' part in the
     top-``k`` eigen-directions, ``N_k(t) = ‖V_{>k}ᵀ(u_t − u_0)‖² / ‖V_{>k}ᵀ ỹ‖²`` that of the
@@ -92,7 +92,8 @@ def air_curves(path, k):
 
 
 def spectral_gap_bound(eigenvalues, k, gamma, signal_norm, noise_norm):
-    """Bound on ``‖u_∞ − y*‖²`` for KRR-like self-distillation with ridge γ (theory.md §5).
+    """Bound on ``‖u_∞ − y*‖²`` for KRR-like self-distillation with ridge γ
+    (:doc:`/topics/noisy_labels`).
 
     With ``y*`` in the span of the top-``k`` eigenvectors of H and the noise ``e`` in the
     rest, the limit ``u_∞ = H(H + γI)⁻¹ ỹ`` of the simultaneous "ema" rule (γ = a/η)

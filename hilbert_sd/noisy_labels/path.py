@@ -8,9 +8,9 @@ eigenvector matrix never handled here.
 
 The linear rules (gradient descent, "ema", soft "anchored" with a constant or scheduled weight)
 are per-eigenvalue filters of the targets, ``d_t = g_t ⊙ Uᵀỹ`` and ``u_t = U diag(λ g_t) Uᵀỹ``
-[derived, theory.md §5]; the path stores the dual filters ``g_t``. The explicitly iterated
-rules (hard targets, the accuracy weight) are not linear in the targets: their path stores the
-coefficients ``d_t`` themselves and has no filters.
+[derived, :doc:`/topics/noisy_labels`]; the path stores the dual filters ``g_t``. The explicitly
+iterated rules (hard targets, the accuracy weight) are not linear in the targets: their path stores
+the coefficients ``d_t`` themselves and has no filters.
 """
 
 import numpy as np

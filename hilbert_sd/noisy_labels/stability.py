@@ -5,7 +5,8 @@ In the eigenbasis ``H = U diag(λ) Uᵀ`` one step of every rule with held targe
 eigen-direction k of the residual by ``ρ_k = 1 − w_k`` with the per-step rate ``w_k``
 (``x = ηλ``, η the step):
 
-- gradient descent and the hard "anchored" rule between two refreshes: ``w = x`` (theory.md §3);
+- gradient descent and the hard "anchored" rule between two refreshes: ``w = x``
+  (:doc:`/topics/gradient_flow_and_bounds`);
 - soft "anchored" with weight a: ``w = x(1 − a)``, gradient descent with step ``η(1 − a)``
   [derived];
 - "ema", simultaneous: ``w = x + a``; sequential: ``w = x + a(1 − x)``, i.e.
@@ -49,7 +50,8 @@ def stability_limit(lambda_max, *, rule="gd", a=0.0, ema_form="sequential", anch
     Per eigen-direction one step multiplies the residual by ρ(ηλ); the run diverges iff
     ``|ρ| > 1`` for a direction the targets reach, i.e. iff η passes
 
-    - gradient descent and the hard "anchored" rule: ``2/λ_max`` [theory.md §3];
+    - gradient descent and the hard "anchored" rule: ``2/λ_max``
+      [:doc:`/topics/gradient_flow_and_bounds`];
     - soft "anchored" with constant a < 1: ``2/(λ_max (1 − a))`` (step η(1 − a));
     - simultaneous "ema": ``(2 − a)/λ_max`` (ρ = 1 − ηλ − a) [derived here];
     - sequential "ema": ``(1 + 1/(1 − a))/λ_max`` (ρ = (1 − ηλ)(1 − a)) [derived here].

@@ -1,7 +1,7 @@
 """Training in the kernel regime with noisy targets: :func:`train` and :func:`train_many`.
 
-From ``u_0 = 0`` the outputs follow ``u_{t+1} = u_t − η H (u_t − y_t)`` (theory.md §5) with
-the targets ``y_t`` of the rule. In the eigenbasis of H (one
+From ``u_0 = 0`` the outputs follow ``u_{t+1} = u_t − η H (u_t − y_t)``
+(:doc:`/topics/noisy_labels`) with the targets ``y_t`` of the rule. In the eigenbasis of H (one
 :class:`~hilbert_sd.spectral.Spectrum`, from :func:`~hilbert_sd.spectral.as_spectrum`) the
 linear rules are per-eigenvalue filters of the targets at any step count [derived]:
 
@@ -42,7 +42,8 @@ def train(K, targets, times, *, rule="gd", learning_rate=None, a=0.1, ema_form="
           anchor="soft", refresh=1, on_unstable="warn"):
     """Train in the kernel regime with noisy targets: gradient descent or self-distillation.
 
-    From ``u_0 = 0``, ``u_{t+1} = u_t − η H (u_t − y_t)`` (theory.md §5), with targets
+    From ``u_0 = 0``, ``u_{t+1} = u_t − η H (u_t − y_t)`` (:doc:`/topics/noisy_labels`), with
+    targets
 
     - ``rule="gd"``: ``y_t = ỹ``;
     - ``rule="ema"`` (running-average targets): ``y_0 = ỹ``,

@@ -1,6 +1,7 @@
 """Soft labels: weighted soft labels, the bias-variance view, and kernel classification students.
 
-theory.md §6 (Zhou et al., *Rethinking Soft Labels for Knowledge Distillation: A Bias-Variance
+:doc:`/topics/soft_labels` (Zhou et al., *Rethinking Soft Labels for Knowledge Distillation: A
+Bias-Variance
 Tradeoff Perspective*, ICLR 2021). One concept per module:
 
 - :mod:`hilbert_sd.soft_labels.labels`: tempered soft labels from a teacher's logits,

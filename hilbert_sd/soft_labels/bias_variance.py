@@ -1,4 +1,5 @@
-"""The Heskes bias-variance decomposition of the cross-entropy over an ensemble (theory.md §6).
+"""The Heskes bias-variance decomposition of the cross-entropy over an ensemble
+(:doc:`/topics/soft_labels`).
 
 For an ensemble of predictions ``ŷ^(b)`` (students trained on resampled training sets ``D_b``)
 and target distributions ``t`` (one-hot rows for hard labels),
@@ -74,7 +75,7 @@ def heskes_decomposition(predictions, targets, *, log_predictions=False):
     """Bias-variance decomposition of the cross-entropy (Heskes) over an ensemble.
 
     ``E_D[−tᵀ log ŷ] = H(t) + KL(t ‖ ȳ) + E_D KL(ȳ ‖ ŷ)``, ``ȳ ∝ exp(E_D log ŷ)`` the
-    normalized geometric mean (theory.md §6). Every term is computed from its own
+    normalized geometric mean (:doc:`/topics/soft_labels`). Every term is computed from its own
     definition, so the identity is a check (:attr:`BiasVariance.identity_error`).
 
     Parameters

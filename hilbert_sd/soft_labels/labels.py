@@ -1,4 +1,5 @@
-"""Tempered soft labels of a teacher's logits and the cross-entropies built on them (theory.md §6).
+"""Tempered soft labels of a teacher's logits and the cross-entropies built on them
+(:doc:`/topics/soft_labels`).
 
 A teacher's logits ``t_i`` give the soft labels ``p^t_{τ,i} = softmax(t_i / τ)`` at the
 temperature ``τ > 0``: the targets of the soft term of the distillation loss

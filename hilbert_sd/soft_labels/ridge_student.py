@@ -1,4 +1,5 @@
-"""The squared-loss weighted kernel ridge student and its weight fixed point (theory.md §6).
+"""The squared-loss weighted kernel ridge student and its weight fixed point
+(:doc:`/topics/soft_labels`).
 
 The student regresses the labels ``y`` and the teacher's predictions ``t`` (e.g. its soft
 labels) with per-sample soft-label weights ``w`` and optional sample weights ``s``,
@@ -62,7 +63,7 @@ class FixedPointWarning(UserWarning):
 
 @dataclass(repr=False)
 class WeightedRidgeStudent:
-    """The fitted squared-loss weighted kernel ridge student (theory.md §6).
+    """The fitted squared-loss weighted kernel ridge student (:doc:`/topics/soft_labels`).
 
     Returned by :func:`weighted_kernel_ridge` and :func:`weighted_kernel_ridge_fixed_point`;
     a result, not an estimator (it has no ``fit``). Formerly ``WeightedKernelRidge``.
@@ -148,7 +149,7 @@ def weighted_kernel_ridge(K, y, teacher_targets, weights, *, a=1.0, ridge=1.0,
     """Squared-loss weighted kernel ridge student with static soft-label weights.
 
     Minimizes ``Σ_i s_i [(f_i − y_i)² + a w_i (f_i − t_i)²] + γ ‖f‖²_H`` with ``t`` the
-    teacher's predictions (theory.md §6, derived design): ``f = K c`` with
+    teacher's predictions (:doc:`/topics/soft_labels`, derived design): ``f = K c`` with
     ``c = (ΩK + γI)⁻¹ Ω m``, ``ω_i = s_i (1 + a w_i)``, ``m_i = (y_i + a w_i t_i)/(1 + a w_i)``.
     Solved in the symmetric positive-definite form
     ``(Ω^{1/2} K Ω^{1/2} + γI) d = Ω^{1/2} m``, ``c = Ω^{1/2} d`` (Cholesky; no inverse).

@@ -1,4 +1,5 @@
-"""Kernel softmax regression distilled by function-space gradient descent (theory.md §6).
+"""Kernel softmax regression distilled by function-space gradient descent
+(:doc:`/topics/soft_labels`).
 
 The student is a function ``f = k(·, X) c`` of the RKHS with ``m`` outputs (logits), trained
 from ``f = 0`` on the distillation loss of :func:`hilbert_sd.soft_labels.distillation_loss`
@@ -7,9 +8,9 @@ plus ``(γ/2) ‖f‖²_H`` by
     f ← f − η (Σ_i d_i k(·, x_i) ∇ℓ_i + γ f),    i.e.    c ← (1 − ηγ) c − η D G,  F = K c,
 
 on hard labels (``a = 0``), plain soft labels, weighted soft labels (recomputed from the
-current logits every step, held fixed within it) or given weights. The loss is theory.md §6's
-[from the official code]; the kernel student trained on it and every statement below are
-this package's design and derivations [derived].
+current logits every step, held fixed within it) or given weights. The loss is
+:doc:`/topics/soft_labels`'s [from the official code]; the kernel student trained on it and every
+statement below are this package's design and derivations [derived].
 
 - :func:`train_kernel_softmax` returns a :class:`SoftmaxStudent` (dual coefficients, training
   logits, the loss per step). Its first argument is the kernel matrix or its

@@ -1,4 +1,5 @@
-"""Weighted soft labels: the per-sample weight and the distillation loss it scales (theory.md §6).
+"""Weighted soft labels: the per-sample weight and the distillation loss it scales
+(:doc:`/topics/soft_labels`).
 
 Zhou et al., *Rethinking Soft Labels for Knowledge Distillation: A Bias-Variance Tradeoff
 Perspective* (ICLR 2021), weight the soft term of every sample by how the student compares
@@ -36,7 +37,7 @@ from hilbert_sd.soft_labels.labels import true_class_cross_entropy
 
 __all__ = ["distillation_loss", "regularization_samples", "wsl_weights"]
 
-#: The guard of the weighted-soft-label ratio (theory.md §6, from the official code).
+#: The guard of the weighted-soft-label ratio (:doc:`/topics/soft_labels`, from the official code).
 GUARD = 1e-7
 
 
@@ -54,8 +55,8 @@ def wsl_weights(student_logits, teacher_logits, labels):
     """Weighted-soft-label weights ``w_i = 1 − exp(−max(0, L^s_i / (L^t_i + 10⁻⁷)))``.
 
     ``L^s_i``, ``L^t_i`` are the cross-entropies of student and teacher on the true class at
-    temperature 1, whatever the distillation temperature (theory.md §6, from the official
-    code). The weights are constants of the loss: no gradient flows through them.
+    temperature 1, whatever the distillation temperature (:doc:`/topics/soft_labels`, from the
+    official code). The weights are constants of the loss: no gradient flows through them.
     ``w_i = 1 − 1/e`` (up to the guard) where student and teacher are equally good; ``w_i`` is
     smaller where the student is already more confident in the true class than the teacher.
 
@@ -122,8 +123,8 @@ def distillation_loss(student_logits, teacher_logits, labels, *, temperature=1.0
 
     ``L = h · CE(s, y) + a τ² · mean_i(w_i · softCE_τ,i(t, s))`` with ``CE`` the mean
     cross-entropy on the true class at temperature 1 and ``softCE_τ`` the soft cross-entropy
-    of :func:`soft_cross_entropy` (theory.md §6). With sample weights ``c_i`` every mean is the
-    weighted mean ``Σ c_i (·)_i / Σ c_i``.
+    of :func:`soft_cross_entropy` (:doc:`/topics/soft_labels`). With sample weights ``c_i`` every
+    mean is the weighted mean ``Σ c_i (·)_i / Σ c_i``.
 
     Parameters
     ----------
