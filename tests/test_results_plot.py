@@ -209,6 +209,8 @@ def test_results_text_table_and_plain_mode(db, capsys):
     assert len(out) == 2 + 3 + 1 and out[-1].startswith("31 row(s); 3 shown")
     doc = json.loads(cli(capsys, "results", db, "--json").out)
     assert len(doc["rows"]) == 31 and "test_mse[11]" in doc["header"]
+    out = cli(capsys, "results", db, "--json", "--experiment", "b", "--status", "failed")
+    assert json.loads(out.out)["rows"] == [] and "no matching rows" in out.err
 
 
 def test_results_csv(db, tmp_path, capsys):

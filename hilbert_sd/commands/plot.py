@@ -58,10 +58,10 @@ def run(args):
     """Validate every flag, read the store, draw and write the figure; return 0."""
     from pathlib import Path
 
-    from hilbert_sd.cli import UsageError
+    from hilbert_sd.cli import UsageError, atomic_output
     from hilbert_sd.commands.results import read_rows
     from hilbert_sd.experiments.aggregate import filter_rows, metric_series, parse_where
-    from hilbert_sd.experiments.figures import plot_metric, save_figure
+    from hilbert_sd.experiments.figures import plot_metric
 
     out = args.figure if args.figure is not None else default_name(args.x, args.y)
     suffix = Path(out).suffix.lower()
@@ -81,7 +81,8 @@ def run(args):
     fig = plot_metric(rows, args.x, args.y, group_by=args.group_by, logx=args.logx,
                       logy=args.logy, series=series)
     try:
-        save_figure(fig, out)
+        with atomic_output(out) as tmp:  # a failed write leaves the previous file
+            fig.savefig(tmp, format=suffix.lstrip("."), dpi=120)
     except OSError as exc:
         raise OSError(exc.errno, f"cannot write {out}: {exc.strerror or exc}; it is left as "
                                  "it was") from None

@@ -122,8 +122,11 @@ def run(args):
     reshaped = bool(args.columns or args.group_by or agg)
     if not rows and (reshaped or where or args.json):
         # nothing to check the column names against, nor anything to show
-        print(f"{args.db}: no matching rows ({total} in the store)"
-              + (f"; nothing written to {args.csv}" if args.csv and args.csv != "-" else ""))
+        note = (f"{args.db}: no matching rows ({total} in the store)"
+                + (f"; nothing written to {args.csv}" if args.csv and args.csv != "-" else ""))
+        if args.json:  # still a JSON document on stdout
+            print(ResultTable(header=[], data=[]).to_json())
+        print(note, file=sys.stderr if args.json else sys.stdout)
         return 0
     n_read = len(rows)
     available = available_columns(rows)

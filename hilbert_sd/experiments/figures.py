@@ -9,7 +9,7 @@ import numpy as np
 
 from hilbert_sd.experiments.aggregate import ROUND, metric_series
 
-__all__ = ["plot_metric", "save_figure"]
+__all__ = ["plot_metric"]
 
 
 def plot_metric(rows, x, y, *, group_by=(), logx=False, logy=False, series=None,
@@ -92,25 +92,6 @@ def plot_metric(rows, x, y, *, group_by=(), logx=False, logy=False, series=None,
         ax.legend(fontsize="small")
     ax.grid(True, alpha=0.3)
     return fig
-
-
-def save_figure(fig, path):
-    """Write ``fig`` to ``path`` atomically (a temporary file renamed into place).
-
-    The format is the file's suffix (``.png``, ``.pdf`` or ``.svg``).
-
-    Returns
-    -------
-    pathlib.Path
-    """
-    from pathlib import Path
-
-    from hilbert_sd.cli import atomic_output
-
-    path = Path(path)
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, format=path.suffix.lstrip(".").lower(), dpi=120)
-    return path
 
 
 def _colors(k):
