@@ -251,15 +251,20 @@ def test_failed_commands_leave_no_empty_output_directory(tmp_path, capsys, monke
     # a failure while running: the directories made for the output go again
     from hilbert_sd.experiments import registry
 
-    def broken(out, **kw):
-        raise ValueError("the driver failed")
+    def broken(rows, out):
+        raise ValueError("the report failed")
 
     monkeypatch.setitem(registry.NAMED_EXPERIMENTS, "optimal-mixing",
-                        registry.NamedExperiment("optimal-mixing", None, None, "", (), broken))
-    err = cli_error(capsys, "reproduce", "optimal-mixing", "--out", tmp_path / "o3" / "deep")
-    assert "the driver failed" in err
+                        registry.NamedExperiment("optimal-mixing", "optimal_mixing.toml",
+                                                 broken, ""))
+    assert main(["reproduce", "optimal-mixing", "--out", str(tmp_path / "o3" / "deep"),
+                 "-q"]) == 2
+    # the sweep's summary, then the one-line error
+    assert capsys.readouterr().err.splitlines()[-1] == "error: the report failed"
     monkeypatch.undo()
-    assert _files(tmp_path) == []
+    # the sweep's finished simulations are kept (a second run reuses them); nothing else
+    assert _files(tmp_path) == ["o3"]
+    assert _files(tmp_path / "o3" / "deep") == ["results.csv", "results.db"]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,11 +1,5 @@
 """Study results share one protocol: summary() (the text the command prints), save(out_dir)
-(the files the command writes, returned), plot() (Figures), and a short repr; the drivers of
-``hilbert-sd reproduce`` run the studies without the command line."""
-
-import os
-import subprocess
-import sys
-import textwrap
+(the files the command writes, returned), plot() (Figures), and a short repr."""
 
 import matplotlib
 
@@ -86,34 +80,3 @@ def test_noisy_labels_result_protocol(tmp_path):
     assert [p.name for p in paths] == ["noisy_labels.csv", "noisy_labels_curves.csv",
                                        "noisy_labels.json", "noisy_labels_accuracy.png",
                                        "noisy_labels_air.png"]
-
-
-def test_drivers_run_the_studies_without_the_command_line(tmp_path):
-    # the noisy- and soft-label studies at reduced sizes (their defaults take minutes); the
-    # drivers call them as they are, and never load the command line
-    code = textwrap.dedent(f"""
-        import functools, sys
-        from pathlib import Path
-        import hilbert_sd.experiments.noisy_labels as nl
-        import hilbert_sd.experiments.soft_labels as sl
-        from hilbert_sd.experiments import drivers
-
-        nl.run_noisy_labels = functools.partial(nl.run_noisy_labels, 60, n_test=30,
-                                                noise_rates=(0.3,), t_end=200, n_times=5)
-        sl.run_soft_labels = functools.partial(sl.run_soft_labels, 60, n_test=20,
-                                               temperatures=(2.0,), n_members=2,
-                                               teacher_steps=5, student_steps=5)
-        out = Path({str(tmp_path)!r})
-        expected = {{"early_stopping": 6, "noisy_labels": 5, "soft_labels": 3}}
-        for name, count in expected.items():
-            produced = getattr(drivers, name)(out / name, quiet=True)
-            assert len(produced["files"]) == count, (name, produced["files"])
-            assert produced["files"] == sorted(str(p) for p in (out / name).iterdir())
-            assert produced["summary"] and "wrote" not in produced["summary"]
-        loaded = [m for m in sys.modules if m == "hilbert_sd.cli"
-                  or m.startswith("hilbert_sd.commands")]
-        assert not loaded, loaded
-    """)
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=600, env={**os.environ, "MPLBACKEND": "Agg"})
-    assert proc.returncode == 0, proc.stderr

@@ -9,7 +9,7 @@ HELP = "run a named experiment shipped with the package; write its figures and t
 def _available():
     from hilbert_sd.experiments.registry import NAMED_EXPERIMENTS
 
-    return {n: e for n, e in NAMED_EXPERIMENTS.items() if e.available}
+    return NAMED_EXPERIMENTS
 
 
 def add_arguments(parser):
@@ -64,10 +64,8 @@ def run(args):
     exp = NAMED_EXPERIMENTS[args.name]
     out = output_dir(args.out or args.name)
     check_scheduler(args.scheduler)
-    config = None
-    if exp.run is None:  # validated before anything is written
-        config = load_config(config_path(args.name))
-        check_store_path(out / "results.db", write=True)
+    config = load_config(config_path(args.name))  # validated before anything is written
+    check_store_path(out / "results.db", write=True)
     made = _new_dirs(out)
     out.mkdir(parents=True, exist_ok=True)
     try:
@@ -85,13 +83,6 @@ def _produce(exp, config, out, args):
     from hilbert_sd.experiments.runner import interrupt_on_sigterm, run_sweep
     from hilbert_sd.experiments.store import ResultStore
 
-    if exp.run is not None:  # an experiment with its own driver
-        produced = load_attribute(exp.run)(out, jobs=args.jobs, scheduler=args.scheduler,
-                                           quiet=args.quiet)
-        print(produced["summary"])
-        for path in produced["files"]:
-            print(f"wrote {path}", file=sys.stderr)
-        return 0
     with ResultStore(out / "results.db") as store, interrupt_on_sigterm():
         report = run_sweep(config, store, jobs=args.jobs, scheduler=args.scheduler,
                            resume=not args.overwrite, overwrite=args.overwrite,

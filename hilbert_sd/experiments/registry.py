@@ -2,8 +2,7 @@
 the named experiments of ``hilbert-sd reproduce``.
 
 This module imports nothing heavy: implementations are referenced as ``"module:attribute"``
-strings and imported when a simulation runs, so that modules which do not exist yet (or
-optional dependencies) never break ``import hilbert_sd.experiments`` or ``hilbert-sd --help``.
+strings and imported when a simulation runs, so that ``hilbert-sd --help`` stays fast.
 
 Adding a method
 ---------------
@@ -25,8 +24,7 @@ Exceptions raised by ``run`` are recorded as a failed simulation (the sweep goes
 """
 
 import importlib
-import importlib.util
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from hilbert_sd.experiments.schema import ConfigError, Param
 
@@ -78,13 +76,6 @@ def load_attribute(ref):
     except AttributeError as exc:
         raise ValueError(f"module {module_name!r} has no attribute {attr!r}") from exc
     return obj
-
-
-def _module_exists(name):
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -236,8 +227,6 @@ class MethodSpec:
         group (:func:`uses_kernel`); only what is listed is shipped to workers.
     check : str or callable, optional
         ``check(params) -> list of (key, message)``: constraints between parameters.
-    module : str, optional
-        A module the method needs; the method is unavailable while it does not exist.
     summary : str
     batch : str or callable, optional
         ``batch(items) -> list of dict`` for ``items`` = [(config, inputs, seed), ...] of
@@ -250,20 +239,15 @@ class MethodSpec:
     params: dict
     requires: tuple = ("kernel", "spectrum")
     check: object = None
-    module: str = None
     summary: str = ""
     batch: object = None
-
-    @property
-    def available(self):
-        return self.module is None or _module_exists(self.module)
 
 
 METHODS = {}
 
 
 def register_method(name, run, *, params=None, requires=("kernel", "spectrum"), check=None,
-                    module=None, summary="", batch=None, replace=False):
+                    summary="", batch=None, replace=False):
     """Make a method available to configs under ``name``.
 
     Parameters
@@ -276,8 +260,6 @@ def register_method(name, run, *, params=None, requires=("kernel", "spectrum"), 
     requires : iterable of str, default=("kernel", "spectrum")
         Subset of ``("kernel", "spectrum", "test_kernel")``.
     check : callable or str, optional
-    module : str, optional
-        Module whose existence makes the method available.
     summary : str
     batch : callable or str, optional
         Vectorized form of ``run`` over many simulations of a group (see :class:`MethodSpec`).
@@ -295,7 +277,7 @@ def register_method(name, run, *, params=None, requires=("kernel", "spectrum"), 
         raise ValueError(f"requires={tuple(requires)!r}: unknown {sorted(unknown)}; "
                          f"allowed: {REQUIREMENTS}")
     spec = MethodSpec(name=name, run=run, params=dict(params or {}), requires=tuple(requires),
-                      check=check, module=module, summary=summary, batch=batch)
+                      check=check, summary=summary, batch=batch)
     METHODS[name] = spec
     return spec
 
@@ -321,11 +303,7 @@ def get_method(name, *, allow_import=False):
         (key path ``method.name``); nothing is imported then.
     """
     if name in METHODS:
-        spec = METHODS[name]
-        if not spec.available:
-            raise ConfigError([("method.name", f'"{name}" needs module {spec.module}, which '
-                                               "this installation of hilbert_sd does not have")])
-        return spec
+        return METHODS[name]
     if ":" in name:
         if not allow_import:
             raise ConfigError([("method.name", f'"{name}" is a reference to code that would be '
@@ -339,7 +317,7 @@ def get_method(name, *, allow_import=False):
             raise ConfigError([("method.name", f"{name!r} is not callable")])
         return MethodSpec(name=name, run=name, params=None,
                           requires=tuple(getattr(func, "requires", ("kernel", "spectrum"))))
-    available = ", ".join(f'"{m}"' for m, s in sorted(METHODS.items()) if s.available)
+    available = ", ".join(f'"{m}"' for m in sorted(METHODS))
     raise ConfigError([("method.name", f'unknown method "{name}"; available: {available}, '
                                        'or "package.module:function" (with --allow-import)')])
 
@@ -364,7 +342,6 @@ register_method(
     },
     requires=("spectrum", "test_kernel"),  # the Gram matrix itself is never read
     check="hilbert_sd.experiments.methods:check_self_distill",
-    module="hilbert_sd.distillation",
     batch="hilbert_sd.experiments.methods:batch_self_distill",
     summary=f"{_RULE}: ε-constrained or fixed ridge, optional ground-truth mixing",
 )
@@ -400,7 +377,6 @@ register_method(
                         doc="continuous gradient flow or discrete gradient descent"),
     },
     requires=("spectrum", "test_kernel"),
-    module="hilbert_sd.flow",
     summary="early-stopped kernel gradient flow from the zero function (theory.md §3)",
 )
 
@@ -418,7 +394,6 @@ register_method(
     },
     requires=(),
     check="hilbert_sd.experiments.methods:check_linear_teacher",
-    module="hilbert_sd.linear",
     summary="distillation of a random unit linear teacher into a linear student "
             "(theory.md §4); use with the gaussian generator",
 )
@@ -507,50 +482,32 @@ register_method(
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class NamedExperiment:
-    """An experiment shipped with the package.
-
-    Either a config run as a sweep and a report on its rows (``config`` and ``report``), or a
-    driver of its own (``run``).
+    """An experiment shipped with the package: a config run as a sweep, and a report on its
+    rows.
 
     Attributes
     ----------
     name : str
-    config : str or None
+    config : str
         File name of the TOML config in ``hilbert_sd/experiments/``.
-    report : str or None
+    report : str
         ``"module:function"``; ``report(rows, out_dir) -> {"files": [paths], "summary":
         text}`` writes the experiment's figures and tables from the rows of its store.
     summary : str
-    modules : tuple of str
-        Modules the experiment needs; it is listed only when they all exist.
-    run : str or None
-        ``"module:function"``; ``run(out_dir, *, jobs=1, scheduler=None, quiet=False) ->
-        {"files": [paths], "summary": text}``, for experiments with their own driver.
     """
 
     name: str
     config: str
     report: str
-    summary: str
-    modules: tuple = field(default_factory=tuple)
-    run: str = None
-
-    @property
-    def available(self):
-        return all(_module_exists(m) for m in self.modules)
+    summary: str = ""
 
 
 NAMED_EXPERIMENTS = {}
 
 
-def register_named_experiment(name, config=None, report=None, summary="", modules=(), run=None):
-    """Add an experiment to ``hilbert-sd reproduce``; returns the :class:`NamedExperiment`.
-
-    Give ``config`` and ``report`` (a sweep and a report on its rows) or ``run`` (a driver).
-    """
-    if (run is None) == (config is None or report is None):
-        raise ValueError("give either config and report, or run")
-    exp = NamedExperiment(name, config, report, summary, tuple(modules), run)
+def register_named_experiment(name, config, report, summary=""):
+    """Add an experiment to ``hilbert-sd reproduce``; returns the :class:`NamedExperiment`."""
+    exp = NamedExperiment(name, config, report, summary)
     NAMED_EXPERIMENTS[name] = exp
     return exp
 
@@ -561,7 +518,6 @@ register_named_experiment(
     report="hilbert_sd.experiments.reports:report_self_distillation",
     summary="the reference example: the 11-point toy data (mobahi_toy.csv), RBF kernel "
             "gamma=80, several budgets epsilon, rounds until collapse",
-    modules=("hilbert_sd.distillation",),
 )
 
 register_named_experiment(
@@ -570,7 +526,6 @@ register_named_experiment(
     report="hilbert_sd.experiments.reports:report_linear_teacher",
     summary="transfer risk of a distilled linear student vs n for d = 20 isotropic Gaussian "
             "inputs, 50 random teachers per n, against the exact expectation E R_n",
-    modules=("hilbert_sd.linear",),
 )
 
 register_named_experiment(
@@ -579,7 +534,6 @@ register_named_experiment(
     report="hilbert_sd.experiments.self_distillation:report",
     summary="self-distillation vs early-stopped gradient flow at matched training error on the "
             "reference data, with the bounds M2, M5-M11 checked (the tables of hilbert-sd demo)",
-    modules=("hilbert_sd.compare",),
 )
 
 register_named_experiment(
@@ -588,7 +542,6 @@ register_named_experiment(
     report="hilbert_sd.experiments.noisy_labels:report",
     summary="noisy labels in the NTK regime: gradient descent, oracle early stop, "
             "self-distillation rules and oracle KRR over noise rates 0.2-0.8",
-    modules=("hilbert_sd.noisy_labels",),
 )
 
 register_named_experiment(
@@ -597,7 +550,6 @@ register_named_experiment(
     report="hilbert_sd.experiments.soft_labels:report",
     summary="hard, soft and weighted soft labels distilled into kernel students at several "
             "temperatures, with the Heskes bias-variance split",
-    modules=("hilbert_sd.soft_labels",),
 )
 
 register_named_experiment(
@@ -607,5 +559,4 @@ register_named_experiment(
     summary="optimal mixing weights on the reference inputs with f* = sin(2 pi x): the one-step "
             "xi* against the noise variance (it crosses 1) and the optimal k-step risk at the "
             "best ridge over the best ridge's risk, k = 0..6 (exact expected risks)",
-    modules=("hilbert_sd.filters",),
 )
