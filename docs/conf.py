@@ -22,8 +22,40 @@ autodoc_default_options = {"exclude-members": "set_score_request, set_fit_reques
 templates_path = []
 exclude_patterns = ["_build"]
 html_theme = "alabaster"
-html_static_path = ["_static"]
 nitpicky = False
+
+
+def _local_mathjax():
+    """MathJax served from the built docs themselves, so formulas render with no network.
+
+    The JavaScript comes from the package ``django-static-mathjax`` (MathJax 3, no Django
+    needed; in the ``docs`` and ``test`` extras). Its TeX-to-HTML bundle, the HTML fonts and the
+    TeX extensions loaded on demand are copied into a static folder of the build; the page
+    loads ``_static/mathjax/tex-chtml.js`` (MathJax finds its fonts and extensions relative to
+    that file).
+    """
+    import importlib.metadata
+    import shutil
+    from pathlib import Path
+
+    try:
+        dist = importlib.metadata.distribution("django-static-mathjax")
+    except importlib.metadata.PackageNotFoundError:
+        raise RuntimeError("the documentation needs the package django-static-mathjax for "
+                           "offline math: pip install -e '.[docs]'") from None
+    es5 = Path(dist.locate_file("mathjax/static/mathjax/es5"))
+    target = Path(__file__).parent / "_generated" / "mathjax_static" / "mathjax"
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    shutil.copy2(es5 / "tex-chtml.js", target / "tex-chtml.js")
+    for sub in ("output/chtml/fonts/woff-v2", "input/tex/extensions"):
+        shutil.copytree(es5 / sub, target / sub)
+    return str(target.parent)
+
+
+html_static_path = ["_static", _local_mathjax()]
+mathjax_path = "mathjax/tex-chtml.js"
 
 
 def _make_gallery():
