@@ -70,10 +70,7 @@ def main(argv=None):
 
     print(f"load average before: {os.getloadavg()[0]:.2f}")
     start = time.perf_counter()
-    result = linear_teacher_experiment(
-        d=args.d, n_draws=args.draws,
-        progress=lambda line: print(line, file=sys.stderr, flush=True),
-    )
+    result = linear_teacher_experiment(d=args.d, n_draws=args.draws, progress=True)
     elapsed = time.perf_counter() - start
     print(result.format_table())
     n_values = default_n_values(args.d)

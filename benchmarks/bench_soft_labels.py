@@ -49,8 +49,9 @@ def main(argv=None):
                     student_steps=2, krr=False)                      # warm-up
 
     t0 = time.perf_counter()
-    result = run_soft_labels(args.n, blas_threads=args.threads,
-                             progress=lambda s: print("  " + s, file=sys.stderr))
+    # through the one runner, which runs a serial sweep's simulation with every BLAS thread
+    with threadpool_limits(limits=args.threads, user_api="blas"):
+        result = run_soft_labels(args.n, progress=True)
     experiment = time.perf_counter() - t0
 
     X, _ = make_clustered(args.n, random_state=0, **CLUSTERED_DEFAULTS)

@@ -10,7 +10,7 @@ import pytest
 
 from hilbert_sd.cli import main
 from hilbert_sd.datasets import load_mobahi_toy
-from hilbert_sd.experiments.self_distillation import run_reference
+from hilbert_sd.experiments.self_distillation import refit, run_reference
 
 
 def run_cli(*args):
@@ -63,9 +63,16 @@ def test_demo_writes_results_that_match_the_library(tmp_path):
 
 def test_reference_small_budget_improves_after_round_zero():
     # the paper's qualitative claim for small epsilon: test error first falls, then rises
-    (run,) = run_reference([0.005])
-    assert 0 < run.best_round < run.path.collapse_round
-    assert run.test_mse[run.best_round] < run.test_mse[0]
+    (row,) = run_reference([0.005])
+    res = row["results"]
+    assert 0 < res["best_round"] < res["collapse_round"]
+    assert res["best_test_mse"] < res["test_mse[0]"]
+    # the stored test errors are those of the path computed again from the row's config
+    fit = refit(row)
+    assert fit.path.collapse_round == res["collapse_round"]
+    np.testing.assert_allclose(fit.test_mse[:res["rounds"]],
+                               [res[f"test_mse[{t}]"] for t in range(res["rounds"])],
+                               rtol=1e-10)
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """Study results share one protocol: summary() (the text the command prints), save(out_dir)
-(the files the command writes, returned), plot() (Figures), and a short repr."""
+(the files the command writes, returned), plot() (Figures), and a short repr; the reference
+example's report writes the demo's files."""
 
 import matplotlib
 
@@ -17,19 +18,17 @@ def _check_saved(paths, out_dir):
     assert sorted(p.name for p in paths) == sorted(p.name for p in out_dir.iterdir())
 
 
-def test_reference_result_protocol(tmp_path):
-    from hilbert_sd.experiments.self_distillation import run_reference
+def test_reference_report_protocol(tmp_path):
+    from hilbert_sd.experiments import self_distillation as sd
 
-    result = run_reference([0.005, 0.05])
-    assert len(repr(result)) < REPR_LIMIT
-    assert all(len(repr(run)) < REPR_LIMIT for run in result)
-    text = result.summary()
+    rows = sd.run_reference([0.005, 0.05])
+    produced = sd.report(rows, tmp_path / "out")
+    text = produced["summary"]
     assert text.index("epsilon = 0.005") < text.index("epsilon = 0.05")
-    assert text == "\n\n".join(run.summary() for run in result)
-    figures = result.plot()
-    assert len(figures) == 2 and all(len(f.axes) == 6 for f in figures)
+    figure = sd._figure(rows[0])
+    assert len(figure.axes) == 6  # the six panels of the gallery
     plt.close("all")
-    paths = result.save(tmp_path / "out")
+    paths = produced["files"]
     _check_saved(paths, tmp_path / "out")
     assert [p.name for p in paths] == ["self_distillation.csv", "self_distillation.json",
                                        "self_distillation_eps0.005.png",

@@ -1,12 +1,17 @@
-"""One experiment system: the studies are methods of the one runner, their reports read the
-store. Each study run through the runner (serial, joblib with two processes, a Dask
-LocalCluster) gives the numbers of the study's former driver on the same seeds."""
-
-import math
+"""One experiment system: every named experiment is methods of the one runner, its report
+reads the store. Each runs through the runner (serial, joblib with two processes, a Dask
+LocalCluster) and its stored numbers equal independent references: literal iterations and
+refits in sample space (tests/naive*.py), brute-force minimization, closed forms. None of them
+uses the code under test."""
 
 import numpy as np
 import pytest
+import scipy.optimize
 
+import naive
+import naive_linear
+import naive_noisy
+import naive_soft
 from hilbert_sd.experiments.config import parse_config
 from hilbert_sd.experiments.runner import run_sweep
 from hilbert_sd.experiments.store import ResultStore
@@ -37,23 +42,48 @@ def _address(backend, request):
     return request.getfixturevalue("dask_address") if backend == "dask" else None
 
 
-def assert_same(a, b, rtol=1e-10, atol=1e-12, where=""):
-    """Equal structures; floats to rtol/atol, NaN equal to NaN."""
-    if isinstance(a, dict):
-        assert list(a) == list(b), where
-        for k in a:
-            assert_same(a[k], b[k], rtol, atol, f"{where}.{k}")
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b)):
-            assert_same(x, y, rtol, atol, f"{where}[{i}]")
-    elif isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        np.testing.assert_allclose(a, b, rtol=rtol, atol=atol, equal_nan=True, err_msg=where)
-    elif isinstance(a, float) or isinstance(b, float):
-        assert (math.isnan(a) and math.isnan(b)) or a == pytest.approx(b, rel=rtol, abs=atol), \
-            (where, a, b)
-    else:
-        assert a == b, (where, a, b)
+def _shipped(name, **changes):
+    """The shipped TOML config of a named experiment, as a dict, with ``changes`` applied to
+    its tables (``experiment={"seeds": 3}``) and without its [output] table."""
+    from pathlib import Path
+
+    import hilbert_sd.experiments as pkg
+    from hilbert_sd.experiments.config import _tomllib
+    from hilbert_sd.experiments.registry import NAMED_EXPERIMENTS
+
+    path = Path(pkg.__file__).parent / NAMED_EXPERIMENTS[name].config
+    raw = _tomllib().loads(path.read_text())
+    raw.pop("output", None)
+    for table, values in changes.items():
+        raw[table].update(values)
+    return raw
+
+
+def _series(res, name, count):
+    return np.array([res[f"{name}[{i}]"] for i in range(count)], dtype=float)
+
+
+def _reference_data():
+    """The 11 reference points, their RBF kernel written out, and the 501-point test grid."""
+    from hilbert_sd.datasets import load_mobahi_toy
+
+    x, y = load_mobahi_toy()
+    grid = np.linspace(0.0, 1.0, 501)[:, None]
+    return (naive.rbf(x, x, 80.0), y, naive.rbf(grid, x, 80.0), np.sin(2 * np.pi * grid[:, 0]))
+
+
+def _check_self_distillation(rows, rounds_checked=4):
+    """Ridges and test errors per round equal literal KernelRidge refits with Brent's ridge."""
+    K, y, K_grid, truth = _reference_data()
+    assert rows
+    for row in rows:
+        res, eps = row["results"], row["config"]["method"]["epsilon"]
+        count = min(rounds_checked, res["collapse_round"])
+        alphas, _, grid = naive.naive_self_distill(K, y, epsilon=eps, n_rounds=count - 1,
+                                                   K_new=K_grid)
+        np.testing.assert_allclose(_series(res, "alpha", count), alphas, rtol=1e-6)
+        test = [np.mean((g - truth) ** 2) for g in grid]
+        np.testing.assert_allclose(_series(res, "test_mse", count), test, rtol=1e-6)
 
 
 # ------------------------------------------------------------------------------ noisy labels
@@ -66,26 +96,41 @@ NOISY = {"experiment": {"name": "nl"},
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_noisy_labels_through_the_runner(backend, tmp_path, request):
+    from hilbert_sd.datasets import make_clustered, one_hot
     from hilbert_sd.experiments import noisy_labels as nl
+    from hilbert_sd.noisy_labels import add_label_noise
 
     rows = sweep(NOISY, tmp_path / "nl.db", backend, _address(backend, request))
-    new = nl.result_from_rows(rows)
-    old = nl.run_noisy_labels(60, n_test=30, noise_rates=(0.3, 0.6), seeds=(0, 1), t_end=200,
-                              n_times=5)
-    assert_same(new.rows, old.rows)
-    assert_same(new.by_rate(), old.by_rate())
-    assert new.table() == old.table()
-    assert_same(new.noise, old.noise)
-    assert_same(new.air, old.air)
-    for key, c in old.curves.items():
-        assert_same({k: v for k, v in new.curves[key].items() if k != "krr"},
-                    {k: v for k, v in c.items() if k not in ("krr", "refresh_a")})
-        assert_same(new.curves[key]["krr"]["accuracy"], c["krr"]["accuracy"])
-    drop = ("data_params", "learning_rate_by_seed")
-    assert_same({k: v for k, v in new.config.items() if k not in drop},
-                {k: v for k, v in old.config.items() if k not in drop})
-    assert_same(new.config["learning_rate_by_seed"],
-                {k: float(v) for k, v in old.config["learning_rate_by_seed"].items()})
+    assert len(rows) == 4
+    # the dense grid of gradient descent: 0 and 15 log-spaced steps up to t_end
+    steps = [0, *sorted({int(round(t)) for t in np.geomspace(1, 200, 15)})]
+    for row in rows:
+        seed, rate = row["config"]["data"]["seed"], row["config"]["method"]["noise_rate"]
+        res = row["results"]
+        X, y = make_clustered(90, random_state=seed, n_features=20, n_classes=4,
+                              clusters_per_class=2, cluster_std=1.0, center_scale=1.0)
+        X, y, X_test, y_test = X[:60], y[:60], X[60:], y[60:]
+        noise = add_label_noise(y, rate, n_classes=4, random_state=1_000_003 + seed)
+        assert res["n_flipped"] == int(np.sum(noise.labels != y))
+        H = naive_noisy.arccos_kernel(X)
+        K_test = naive_noisy.arccos_kernel(X_test, X)
+        eta = 1.0 / np.linalg.eigvalsh(H)[-1]
+        Y = one_hot(noise.labels, 4)
+
+        def accuracy(c):
+            return float(np.mean(naive_noisy.predicted(K_test @ c) == y_test))
+
+        gd = naive_noisy.iterate(H, Y, 200, eta=eta, record=steps)
+        acc = [accuracy(gd[t][1]) for t in steps]
+        # step 0 (the zero function, every class tied) is left out
+        np.testing.assert_allclose(_series(res, "gd_accuracy", len(steps))[1:], acc[1:],
+                                   atol=1e-12)
+        assert res["gd_end.test_accuracy"] == acc[-1]
+        assert res["gd_oracle.test_accuracy"] == max(acc[1:])
+        for name, kw in (("ema_sequential", dict(rule="ema", a=0.1)),
+                         ("anchored_soft", dict(rule="anchored", a=0.5))):
+            end = naive_noisy.iterate(H, Y, 200, eta=eta, record=[200], **kw)[200][1]
+            assert res[f"{name}.test_accuracy"] == accuracy(end), name
     files = nl.report(rows, tmp_path / "out")["files"]
     assert [p.name for p in files] == ["noisy_labels.csv", "noisy_labels_curves.csv",
                                        "noisy_labels.json", "noisy_labels_accuracy.png",
@@ -103,69 +148,149 @@ SOFT = {"experiment": {"name": "sl"},
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_soft_labels_through_the_runner(backend, tmp_path, request):
+    from hilbert_sd.datasets import make_clustered
     from hilbert_sd.experiments import soft_labels as sl
+    from hilbert_sd.soft_labels import resample_weights
 
     rows = sweep(SOFT, tmp_path / "sl.db", backend, _address(backend, request))
-    new = sl.result_from_rows(rows)
-    old = sl.run_soft_labels(60, n_test=20, temperatures=(2.0, 3.0), n_members=2,
-                             teacher_steps=5, student_steps=5, seed=3)
-    assert_same(new.rows, old.rows)
-    assert_same(new.per_sample, old.per_sample)
-    assert_same(new.member_accuracy, old.member_accuracy)
-    assert_same(new.config, old.config)
-    assert new.format_table() == old.format_table()
+    (row,) = rows
+    res = row["results"]
+    X, y = make_clustered(80, random_state=3, n_features=20, n_classes=4, clusters_per_class=2,
+                          cluster_std=1.5, center_scale=1.0)
+    X, y, X_test, y_test = X[:60], y[:60], X[60:], y[60:]
+    K, K_test = naive.rbf(X, X, 0.0125), naive.rbf(X_test, X, 0.0125)
+    # the teacher: 5 literal steps at 2n / lambda_max on all 60 clean labels
+    eta = 2.0 * 60 / np.linalg.eigvalsh(K)[-1]
+    assert res["teacher_learning_rate"] == pytest.approx(eta, rel=1e-8)
+    c, _, _ = naive_soft.kernel_softmax_gd(K, y, 4, 5, eta)
+    teacher_acc = np.mean(np.argmax(K_test @ np.asarray(c), axis=1) == y_test)
+    table = sl.result_from_rows(rows)
+    assert table.row("teacher")["test_accuracy_mean"] == pytest.approx(teacher_acc, abs=1e-12)
+    # the hard-label members on their disjoint halves of the pool, at the students' step
+    counts = resample_weights(60, 2, method="fresh", random_state=3 + 7_919)
+    accs = []
+    for b in range(2):
+        idx = np.flatnonzero(counts[b])
+        cb, _, _ = naive_soft.kernel_softmax_gd(K[np.ix_(idx, idx)], y[idx], 4, 5,
+                                                res["student_learning_rate"])
+        accs.append(np.mean(np.argmax(K_test[:, idx] @ np.asarray(cb), axis=1) == y_test))
+    np.testing.assert_allclose(table.member_accuracy[("hard", None)], accs, atol=1e-12)
+    for ps in table.per_sample.values():  # one-hot test labels: loss = bias + variance
+        np.testing.assert_allclose(ps["loss"], ps["bias"] + ps["variance"], atol=1e-10)
     files = sl.report(rows, tmp_path / "out")["files"]
     assert [p.name for p in files] == ["soft_labels.csv", "soft_labels.json", "soft_labels.png"]
 
 
-# --------------------------------------------------------------- early stopping, optimal mixing
-def _shipped(name):
-    from hilbert_sd.experiments.config import _tomllib
-    from hilbert_sd.experiments.registry import NAMED_EXPERIMENTS
-    from pathlib import Path
-
-    import hilbert_sd.experiments as pkg
-
-    path = Path(pkg.__file__).parent / NAMED_EXPERIMENTS[name].config
-    return _tomllib().loads(path.read_text())
-
-
+# ------------------------------------------------------- early stopping, self-distillation
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_early_stopping_through_the_runner(backend, tmp_path, request):
     import json
 
     from hilbert_sd.experiments import self_distillation as sd
 
-    raw = _shipped("early-stopping")
-    raw["output"] = {}
-    rows = sweep(raw, tmp_path / "es.db", backend, _address(backend, request))
+    rows = sweep(_shipped("early-stopping"), tmp_path / "es.db", backend,
+                 _address(backend, request))
+    assert [r["config"]["method"]["epsilon"] for r in rows] == list(sd.DEFAULT_EPSILONS)
+    _check_self_distillation(rows)
+    K, y, _, _ = _reference_data()
+    for row in rows:  # the training error to the round's targets is the budget (live rounds)
+        res = row["results"]
+        live = _series(res, "round_mse", res["collapse_round"])
+        np.testing.assert_allclose(live, row["config"]["method"]["epsilon"], rtol=1e-8)
     new = sd.report(rows, tmp_path / "new")
-    old = sd.run_reference(sd.DEFAULT_EPSILONS)
-    assert new["summary"] == old.summary()
-    old_files = old.save(tmp_path / "old")
-    assert [p.name for p in new["files"]] == [p.name for p in old_files]
-    assert_same(json.loads(new["files"][1].read_text()),
-                json.loads(old_files[1].read_text()))
+    assert [p.name for p in new["files"]] == [
+        "self_distillation.csv", "self_distillation.json",
+        *(f"self_distillation_eps{e:g}.png" for e in sd.DEFAULT_EPSILONS)]
+    summary = json.loads(new["files"][1].read_text())["summary"]
+    for entry, row in zip(summary, rows):
+        assert entry["collapse_round"] == row["results"]["collapse_round"]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_optimal_mixing_through_the_runner(backend, tmp_path, request):
-    import json
+def test_self_distillation_through_the_runner(backend, tmp_path, request):
+    rows = sweep(_shipped("self-distillation"), tmp_path / "sd.db", backend,
+                 _address(backend, request))
+    assert len(rows) == 6
+    _check_self_distillation(rows)
 
+
+# ------------------------------------------------------------------------ linear teacher
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_linear_teacher_through_the_runner(backend, tmp_path, request):
+    from hilbert_sd.experiments.data import gaussian_inputs
+
+    raw = _shipped("linear-teacher", experiment={"seeds": 2})
+    rows = sweep(raw, tmp_path / "lt.db", backend, _address(backend, request))
+    assert len(rows) == 24
+    for row in rows:
+        data, res, seed = row["config"]["data"], row["results"], row["seed"]
+        X, _ = gaussian_inputs(data)
+        w_star = np.random.default_rng([seed, 1]).standard_normal(X.shape[1])
+        w_star /= np.linalg.norm(w_star)
+        # the student's limit is the projection of the teacher on the span of the inputs
+        angle = naive_linear.naive_angle(naive_linear.pinv_projector(X) @ w_star, w_star)
+        assert res["angle"] == pytest.approx(angle, abs=1e-7)
+        assert res["transfer_risk"] == pytest.approx(angle / np.pi, abs=1e-7)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_linear_geometry_through_the_runner(backend, tmp_path, request):
+    from hilbert_sd.experiments import linear_teacher as lt
+
+    raw = {"experiment": {"name": "lg", "seeds": [4]},
+           "data": {"generator": "gaussian", "n_samples": [2, 5, 9], "n_features": 6,
+                    "n_test": 0},
+           "method": {"name": "linear_geometry", "geometry": "isotropic", "draws": 7}}
+    rows = sweep(raw, tmp_path / "lg.db", backend, _address(backend, request))
+    w_star = np.random.default_rng(np.random.SeedSequence(4).spawn(1)[0]).standard_normal(6)
+    w_star /= np.linalg.norm(w_star)
+    for row in rows:
+        n, res = row["config"]["data"]["n_samples"], row["results"]
+        rng = np.random.default_rng([4, 0, n])  # the row's stream: geometry 0, size n
+        angles = [naive_linear.naive_angle(
+            naive_linear.pinv_projector(rng.standard_normal((n, 6))) @ w_star, w_star)
+            for _ in range(7)]
+        assert res["angle_mean"] == pytest.approx(np.mean(angles), abs=1e-7)
+        assert res["risk_mean"] == pytest.approx(np.mean(angles) / np.pi, abs=1e-7)
+    files = lt.report(rows, tmp_path / "out")["files"]
+    assert [p.name for p in files] == ["linear_teacher.csv", "linear_teacher.json",
+                                       "linear_teacher.png"]
+
+
+# ------------------------------------------------------------------------- optimal mixing
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_optimal_mixing_through_the_runner(backend, tmp_path, request):
     from hilbert_sd.experiments import mixing
 
-    raw = _shipped("optimal-mixing")
-    raw["output"] = {}
-    rows = sweep(raw, tmp_path / "om.db", backend, _address(backend, request))
-    new = mixing.report(rows, tmp_path / "new")
-    old = mixing.reproduce_optimal_mixing(tmp_path / "old")
-    assert new["summary"] == old["summary"]
-    names = [p.name for p in new["files"]]
-    assert names == [p.name for p in map(__import__("pathlib").Path, old["files"])]
-    for name in ("optimal_xi_noise.json", "kstep_mixing.json"):
-        a, b = (json.loads((tmp_path / d / name).read_text()) for d in ("new", "old"))
-        # the k-step weights of an ill-conditioned schedule (k = 6, flagged) move with the
-        # eigensolver's round-off at 1e-8; the risks do not
-        xa, xb = ([r.pop("xi", None) for r in p["rows"]] for p in (a, b))
-        assert_same(a, b, rtol=1e-9)
-        assert_same(xa, xb, rtol=1e-6)
+    rows = sweep(_shipped("optimal-mixing"), tmp_path / "om.db", backend,
+                 _address(backend, request))
+    K, _, _, _ = _reference_data()
+    f = np.sin(2 * np.pi * np.linspace(0.0, 1.0, 11))
+
+    def risk(alpha, xis, v):
+        return naive.expected_risk(naive.mixed_smoother(naive.smoother_matrix(K, alpha), xis),
+                                   f, v)
+
+    studies = {"xi": 0, "kstep": 0}
+    for row in rows:
+        m, res = row["config"]["method"], row["results"]
+        v = m["noise_var"]
+        studies[m["study"]] += 1
+        if m["study"] == "xi":
+            found = scipy.optimize.minimize_scalar(lambda x: risk(m["alpha"], [x], v),
+                                                   bracket=(-5.0, 5.0), method="brent",
+                                                   options={"xtol": 1e-12})
+            assert res["xi"] == pytest.approx(found.x, abs=1e-5)
+            assert res["risk_xi"] == pytest.approx(found.fun, rel=1e-7)
+            assert res["risk_ridge"] == pytest.approx(risk(m["alpha"], [], v), rel=1e-8)
+        else:
+            alpha = res["best_alpha"]
+            assert res["ridge_risk"] == pytest.approx(risk(alpha, [], v), rel=1e-8)
+            for k in range(m["max_steps"] + 1):
+                if res[f"ill_conditioned[{k}]"]:
+                    continue
+                xis = [res[f"xi[{k}][{j}]"] for j in range(k)]
+                assert res[f"risk[{k}]"] == pytest.approx(risk(alpha, xis, v), rel=1e-6)
+    assert studies == {"xi": 9, "kstep": 3}
+    names = [p.name for p in mixing.report(rows, tmp_path / "out")["files"]]
+    assert "optimal_xi_noise.json" in names and "kstep_mixing.json" in names

@@ -10,13 +10,22 @@ import pytest  # noqa: E402
 
 from hilbert_sd import plotting  # noqa: E402
 from hilbert_sd.compare import match_early_stopping  # noqa: E402
-from hilbert_sd.experiments.self_distillation import run_reference  # noqa: E402
+from hilbert_sd.experiments.self_distillation import refit, run_reference  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def run():
-    (r,) = run_reference([0.005])
-    return r
+    """The reference example at epsilon = 0.005, through the runner (what the demo draws)."""
+    from types import SimpleNamespace
+
+    (row,) = run_reference([0.005])
+    fit = refit(row)
+    inputs = fit.inputs
+    grid = fit.path.predict(inputs.K_test, np.arange(fit.path.n_rounds + 1))
+    return SimpleNamespace(
+        path=fit.path, test_mse=fit.test_mse, grid_predictions=grid,
+        extras={"x": inputs.X[:, 0], "y": inputs.y, "x_grid": inputs.X_test[:, 0],
+                "truth": inputs.y_test, "K_grid": inputs.K_test})
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,9 @@
-"""``hilbert-sd demo``: the reference self-distillation example, no configuration needed."""
+"""``hilbert-sd demo``: the reference self-distillation example, no configuration needed.
+
+The early-stopping experiment (``hilbert-sd reproduce early-stopping``) with the budgets and
+kernel of the options, run through the one runner into a temporary store (a demo leaves its
+tables and figures, not a store: ``reproduce`` keeps one), then its report.
+"""
 
 import sys
 import time
@@ -22,15 +27,13 @@ def add_arguments(parser):
 def _check(args):
     from hilbert_sd.cli import UsageError
 
-    if args.gamma <= 0:
+    if not args.gamma > 0:
         raise UsageError(f"--gamma={args.gamma:g} is out of range; allowed: > 0")
-    if args.epsilon is not None:
-        for eps in args.epsilon:
-            if not 0 < eps < 0.57354:
-                raise UsageError(
-                    f"--epsilon={eps:g} is out of range; allowed: 0 < epsilon < 0.57354 "
-                    "(‖y‖²/n of the reference data, where round 0 already collapses)"
-                )
+    for eps in args.epsilon or ():
+        if not 0 < eps < 0.57354:
+            raise UsageError(
+                f"--epsilon={eps:g} is out of range; allowed: 0 < epsilon < 0.57354 "
+                "(‖y‖²/n of the reference data, where round 0 already collapses)")
 
 
 def run(args):
@@ -41,18 +44,17 @@ def run(args):
     import matplotlib
 
     matplotlib.use("Agg")
-    from hilbert_sd.experiments.self_distillation import DEFAULT_EPSILONS, run_reference
+    from hilbert_sd.experiments.self_distillation import DEFAULT_EPSILONS, report, run_reference
 
     started = time.perf_counter()
     epsilons = args.epsilon or DEFAULT_EPSILONS
     print(f"[demo] reference example: 11 points, RBF gamma={args.gamma:g}, "
           f"epsilon in {list(epsilons)}", file=sys.stderr)
-    result = run_reference(epsilons, gamma=args.gamma)
+    produced = report(run_reference(epsilons, gamma=args.gamma), out)
     if not args.quiet:
-        print(result.summary())
+        print(produced["summary"])
         print()
-    print("[demo] writing tables and figures", file=sys.stderr)
-    for path in result.save(out):
+    for path in produced["files"]:
         print(f"wrote {path}")
     print(f"[demo] done in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     return 0

@@ -1,4 +1,8 @@
-"""``hilbert-sd linear-teacher``: distil a linear teacher, transfer risk against n across d."""
+"""``hilbert-sd linear-teacher``: distil a linear teacher, transfer risk against n across d.
+
+The ``linear_geometry`` simulations (one per geometry and n) of the options, run through the
+one runner into a temporary store, then their report.
+"""
 
 
 NAME = "linear-teacher"
@@ -51,8 +55,7 @@ def add_arguments(parser):
 
 
 def run(args):
-
-    from hilbert_sd.cli import UsageError, output_dir, stderr_progress
+    from hilbert_sd.cli import UsageError, output_dir
 
     geometries = [g.strip() for g in args.geometries.split(",") if g.strip()]
     for g in geometries:
@@ -68,9 +71,7 @@ def run(args):
     result = linear_teacher_experiment(
         d=args.d, n_values=args.n, n_draws=args.draws, geometries=geometries,
         kappa=args.kappa, margin=args.margin, risk=args.risk, n_test=args.n_test,
-        flow_draws=args.flow_draws, random_state=args.seed,
-        progress=None if args.quiet else stderr_progress,
-    )
+        flow_draws=args.flow_draws, random_state=args.seed, progress=not args.quiet)
     print(result.summary())
     if out is not None:
         for path in result.save(out):

@@ -1,6 +1,8 @@
-"""``hilbert-sd noisy-labels``: self-distillation vs early stopping with noisy labels (NTK)."""
+"""``hilbert-sd noisy-labels``: self-distillation vs early stopping with noisy labels (NTK).
 
-import sys
+The noisy-labels experiment (``hilbert-sd reproduce noisy-labels``) with the parameters of the
+options, run through the one runner into a temporary store, then its report.
+"""
 
 NAME = "noisy-labels"
 HELP = ("noisy labels in the NTK regime: gradient descent, oracle early stopping, "
@@ -86,20 +88,14 @@ def run(args):
     from hilbert_sd.experiments.noisy_labels import run_noisy_labels
 
     out = output_dir(args.out)
-
-    def progress(msg):
-        if not args.quiet:
-            print(msg, file=sys.stderr, flush=True)
-
     result = run_noisy_labels(
         args.n, n_test=args.n_test, noise_rates=args.noise,
         noise_model=args.noise_model.replace("-", "_"), seeds=args.seeds, kernel=args.kernel,
         kernel_params={"depth": args.depth} if args.kernel == "ntk" else None,
         dataset=args.dataset, t_end=args.t_end, learning_rate=args.learning_rate,
         ema_a=args.ema_a, anchored_a=args.anchored_a, hard_a=args.hard_a,
-        refresh_per_decade=args.refresh_per_decade, progress=progress)
+        refresh_per_decade=args.refresh_per_decade, progress=not args.quiet)
     print(result.summary())
-    progress("writing figures and tables")
     for path in result.save(out):
         print(path)
     return 0

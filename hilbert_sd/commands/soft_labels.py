@@ -1,4 +1,8 @@
-"""``hilbert-sd soft-labels``: hard, soft and weighted soft labels from a kernel teacher."""
+"""``hilbert-sd soft-labels``: hard, soft and weighted soft labels from a kernel teacher.
+
+The soft-labels experiment (``hilbert-sd reproduce soft-labels``) with the parameters of the
+options, run through the one runner into a temporary store, then its report.
+"""
 
 
 NAME = "soft-labels"
@@ -54,8 +58,7 @@ def add_arguments(parser):
 
 
 def run(args):
-
-    from hilbert_sd.cli import UsageError, output_dir, stderr_progress
+    from hilbert_sd.cli import UsageError, output_dir
 
     for name in ("n", "n_test", "members", "teacher_steps", "student_steps"):
         if getattr(args, name) < 1:
@@ -73,8 +76,7 @@ def run(args):
         args.n, n_test=args.n_test, temperatures=args.temperatures, n_members=args.members,
         resample=args.resample, student_size=args.student_size, a=args.a,
         teacher_steps=args.teacher_steps, student_steps=args.student_steps,
-        krr=not args.no_krr, seed=args.seed, progress=None if args.quiet else stderr_progress,
-    )
+        krr=not args.no_krr, seed=args.seed, progress=not args.quiet)
     print(result.summary())
     if out is not None:
         import matplotlib

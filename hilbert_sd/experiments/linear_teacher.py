@@ -1,11 +1,13 @@
-"""Linear-teacher distillation across the training-set size: n < d versus n >= d (theory.md §4).
+"""Linear-teacher distillation across the training-set size: n < d versus n >= d
+(:doc:`/topics/linear_teacher`).
 
 For each data geometry and each training-set size ``n`` the experiment draws ``n_draws``
 training sets, distils the teacher into a linear student from zero (the projection ``P_X w*``),
 and reports the student's angle to the teacher, its transfer risk (exact where a formula exists,
 Monte Carlo otherwise, each with its standard error over the draws), the exact ``E R_n`` where
 known (isotropic inputs), the bound ``min_β [p(β) + p(π/2 - β)^n]``, and the hard-label
-baseline (the max-margin direction for the labels ``sign(w*ᵀx)``).
+baseline (the max-margin direction for the labels ``sign(w*ᵀx)``). Each (geometry, n) is a
+simulation of the one runner (method ``linear_geometry``, :func:`run`).
 
 Geometries
 ----------
@@ -19,7 +21,6 @@ Geometries
 
 import json
 import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +46,9 @@ __all__ = [
     "default_n_values",
     "linear_teacher_experiment",
     "plot_linear_teacher",
+    "report",
+    "result_from_rows",
+    "run",
 ]
 
 GEOMETRIES = ("isotropic", "polar-kappa", "polar-margin")
@@ -219,7 +223,7 @@ def _mean_se(values):
 
 def linear_teacher_experiment(d=50, n_values=None, n_draws=200, geometries=GEOMETRIES, *,
                               kappa=2.0, margin=0.2, risk="exact", n_test=2000, flow_draws=0,
-                              random_state=0, progress=None):
+                              random_state=0, progress=False):
     """Sweep the training-set size across ``d`` for several data geometries.
 
     Parameters
@@ -249,105 +253,139 @@ def linear_teacher_experiment(d=50, n_values=None, n_draws=200, geometries=GEOME
     random_state : int, default=0
         Seed; each (geometry, n) gets its own child stream, so rows do not depend on the order
         or on the other rows.
-    progress : callable, default=None
-        Called with one line of text after each (geometry, n).
+    progress : bool, default=False
+        The runner's progress lines on stderr.
+
+    Returns
+    -------
+    LinearTeacherResult
+        Built from the rows of the ``linear_geometry`` simulations (:func:`result_from_rows`),
+        one per (geometry, n), run through the one runner into a temporary store.
+
+    Raises
+    ------
+    ValueError
+        A parameter out of range.
+    """
+    from hilbert_sd.experiments.reports import run_rows
+
+    d = check_scalar(d, "d", low=3, integer=True)
+    n_values = default_n_values(d) if n_values is None else [
+        check_scalar(n, "n", low=1, integer=True) for n in n_values]
+    if len(n_values) == 0 or len(geometries) == 0:
+        raise ValueError("n_values and geometries must not be empty")
+    raw = {"experiment": {"name": "linear-teacher", "seeds": [random_state]},
+           "data": {"generator": "gaussian", "n_samples": n_values, "n_features": d,
+                    "n_test": 0},
+           "method": [{"name": "linear_geometry", "geometry": g, "draws": n_draws,
+                       "kappa": kappa, "margin": margin, "risk": risk, "n_test": n_test,
+                       "flow_draws": flow_draws} for g in geometries]}
+    return result_from_rows(run_rows(raw, name="linear-teacher", progress=progress))
+
+
+def run(config, inputs, seed):
+    """``method = "linear_geometry"`` of the experiment runner: one (geometry, n) row.
+
+    The unit teacher w* is drawn from the seed (``SeedSequence(seed).spawn(1)[0]``), the
+    same for every row of a seed; ``method.draws`` training sets of ``n = data.n_samples``
+    inputs in ``d = data.n_features`` dimensions are drawn from the geometry's law with the
+    stream ``[seed, geometry, n]`` (the data set's own inputs are not used: a polar law
+    depends on the teacher). Each is distilled from zero (:func:`hilbert_sd.linear.distill`)
+    and compared with the hard-label student (:func:`hilbert_sd.linear.hard_label_student`).
+
+    Results: the columns of :data:`COLUMNS` (see :class:`LinearTeacherResult`).
+    """
+    m = config["method"]
+    n, d = inputs.X.shape
+    if d < 3:
+        raise ValueError(f"data.n_features = {d} is out of range; allowed: >= 3")
+    teacher_rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
+    w_teacher = teacher_rng.standard_normal(d)
+    # unit norm keeps |w*ᵀx| = O(1) for both N(0, I) and unit-radius polar inputs
+    w_teacher /= np.linalg.norm(w_teacher)
+    name, n_draws = m["geometry"], m["draws"]
+    geom = _Geometry(name, d, m["kappa"], m["margin"])
+    # Every matrix here is at most a few hundred by d: BLAS threads cost more in
+    # synchronization than they save (measured 15 ms vs 0.5 ms per QR on a loaded 2-core box).
+    with threadpool_limits(limits=1, user_api="blas"):
+        bound, beta = risk_bound(geom.p, [n], return_beta=True)
+        rng = np.random.default_rng([seed, GEOMETRIES.index(name), n])
+        students = np.empty((n_draws, d))
+        hard = np.empty((n_draws, d))
+        flow_err = np.nan
+        for k in range(n_draws):
+            X = geom.sample(n, w_teacher, rng)
+            students[k] = distill(X, w_teacher)
+            hard[k] = hard_label_student(X, w_teacher)
+            if k < m["flow_draws"]:
+                w_flow = distill(X, w_teacher, method="gradient_flow", tol=1e-12)
+                err = float(np.max(np.abs(w_flow - students[k])))
+                flow_err = err if np.isnan(flow_err) else max(flow_err, err)
+        if m["risk"] == "exact":
+            r_student = geom.exact_risk(students, w_teacher)
+            r_hard = geom.exact_risk(hard, w_teacher)
+        else:
+            r_student = geom.mc_risk(students, w_teacher, m["n_test"], rng)
+            r_hard = geom.mc_risk(hard, w_teacher, m["n_test"], rng)
+    angle_mean, angle_se = _mean_se(angle_to_teacher(students, w_teacher))
+    risk_mean, risk_se = _mean_se(r_student)
+    hard_mean, hard_se = _mean_se(r_hard)
+    return {
+        "geometry": name, "d": d, "n": n, "draws": n_draws,
+        "angle_mean": angle_mean, "angle_se": angle_se,
+        "risk_mean": risk_mean, "risk_se": risk_se,
+        "risk_expected_exact": (expected_isotropic_risk(n, d) if name == "isotropic"
+                                else float("nan")),
+        "bound": float(bound[0]), "bound_beta": float(beta[0]),
+        "hard_angle_mean": float(np.mean(angle_to_teacher(hard, w_teacher))),
+        "hard_risk_mean": hard_mean, "hard_risk_se": hard_se,
+        # strictly better beyond round-off (at n = 1 both students are ±x_1: a tie)
+        "frac_distilled_better": float(np.mean(r_student < r_hard - 1e-12)),
+        "flow_max_abs_error": flow_err,
+    }
+
+
+def result_from_rows(rows):
+    """The :class:`LinearTeacherResult` of the finished ``linear_geometry`` rows of a store.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Rows of :meth:`~hilbert_sd.experiments.store.ResultStore.rows`; the table is ordered
+        by geometry (in the order of their first rows) and then by n.
 
     Returns
     -------
     LinearTeacherResult
     """
-    d = check_scalar(d, "d", low=3, integer=True)
-    n_values = default_n_values(d) if n_values is None else [
-        check_scalar(n, "n", low=1, integer=True) for n in n_values
-    ]
-    if len(n_values) == 0:
-        raise ValueError("n_values is empty; give at least one training-set size")
-    n_draws = check_scalar(n_draws, "n_draws", low=1, integer=True)
-    geometries = tuple(geometries)
-    for g in geometries:
-        if g not in GEOMETRIES:
-            raise ValueError(f"geometry {g!r} is not one of {GEOMETRIES}")
-    if not geometries:
-        raise ValueError("geometries is empty; give at least one of " + ", ".join(GEOMETRIES))
-    kappa = check_scalar(kappa, "kappa", low=0.0, low_inclusive=False)
-    margin = check_scalar(margin, "margin", low=0.0, high=np.pi / 2, high_inclusive=False)
-    if risk not in RISK_METHODS:
-        raise ValueError(f"risk={risk!r} is not one of {RISK_METHODS}")
-    n_test = check_scalar(n_test, "n_test", low=1, integer=True)
-    flow_draws = check_scalar(flow_draws, "flow_draws", low=0, integer=True)
-    random_state = check_scalar(random_state, "random_state", low=0, integer=True)
-
-    start = time.perf_counter()
-    root = np.random.SeedSequence(random_state)
-    teacher_rng = np.random.default_rng(root.spawn(1)[0])
-    w_teacher = teacher_rng.standard_normal(d)
-    # unit norm keeps |w*ᵀx| = O(1) for both N(0, I) and unit-radius polar inputs
-    w_teacher /= np.linalg.norm(w_teacher)
-
-    # Every matrix here is at most a few hundred by d: BLAS threads cost more in
-    # synchronization than they save (measured 15 ms vs 0.5 ms per QR on a loaded 2-core box).
-    with threadpool_limits(limits=1, user_api="blas"):
-        rows = _sweep(d, n_values, n_draws, geometries, kappa, margin, risk, n_test, flow_draws,
-                      random_state, w_teacher, progress, start)
-    config = {
-        "d": d, "n_values": list(n_values), "n_draws": n_draws, "geometries": list(geometries),
-        "kappa": kappa, "margin": margin, "risk": risk, "n_test": n_test,
-        "flow_draws": flow_draws, "random_state": random_state,
-        "teacher": "unit vector, random direction",
-    }
-    return LinearTeacherResult(rows, config, time.perf_counter() - start)
+    done = sorted((r for r in rows if r["status"] == "done" and r["method"] == "linear_geometry"),
+                  key=lambda r: r.get("position") or 0)
+    if not done:
+        raise ValueError("no finished linear_geometry simulation to report on")
+    order = list(dict.fromkeys(r["results"]["geometry"] for r in done))
+    done.sort(key=lambda r: (order.index(r["results"]["geometry"]), r["results"]["n"]))
+    table = [{c: (float("nan") if r["results"][c] is None else r["results"][c])
+              for c in COLUMNS} for r in done]
+    m = done[0]["config"]["method"]
+    config = {"d": table[0]["d"], "n_values": list(dict.fromkeys(t["n"] for t in table)),
+              "n_draws": m["draws"], "geometries": order, "kappa": m["kappa"],
+              "margin": m["margin"], "risk": m["risk"], "n_test": m["n_test"],
+              "flow_draws": m["flow_draws"], "random_state": done[0]["seed"],
+              "teacher": "unit vector, random direction"}
+    return LinearTeacherResult(table, config, sum(r["duration"] or 0.0 for r in done))
 
 
-def _sweep(d, n_values, n_draws, geometries, kappa, margin, risk, n_test, flow_draws,
-           random_state, w_teacher, progress, start):
-    rows = []
-    for gi, name in enumerate(geometries):
-        geom = _Geometry(name, d, kappa, margin)
-        bounds, betas = risk_bound(geom.p, n_values, return_beta=True)
-        for ni, n in enumerate(n_values):
-            rng = np.random.default_rng([random_state, GEOMETRIES.index(name), n])
-            students = np.empty((n_draws, d))
-            hard = np.empty((n_draws, d))
-            flow_err = np.nan
-            for k in range(n_draws):
-                X = geom.sample(n, w_teacher, rng)
-                students[k] = distill(X, w_teacher)
-                hard[k] = hard_label_student(X, w_teacher)
-                if k < flow_draws:
-                    w_flow = distill(X, w_teacher, method="gradient_flow", tol=1e-12)
-                    err = float(np.max(np.abs(w_flow - students[k])))
-                    flow_err = err if np.isnan(flow_err) else max(flow_err, err)
-            angles = angle_to_teacher(students, w_teacher)
-            hard_angles = angle_to_teacher(hard, w_teacher)
-            if risk == "exact":
-                r_student = geom.exact_risk(students, w_teacher)
-                r_hard = geom.exact_risk(hard, w_teacher)
-            else:
-                r_student = geom.mc_risk(students, w_teacher, n_test, rng)
-                r_hard = geom.mc_risk(hard, w_teacher, n_test, rng)
-            angle_mean, angle_se = _mean_se(angles)
-            risk_mean, risk_se = _mean_se(r_student)
-            hard_mean, hard_se = _mean_se(r_hard)
-            rows.append({
-                "geometry": name, "d": d, "n": n, "draws": n_draws,
-                "angle_mean": angle_mean, "angle_se": angle_se,
-                "risk_mean": risk_mean, "risk_se": risk_se,
-                "risk_expected_exact": (expected_isotropic_risk(n, d) if name == "isotropic"
-                                        else float("nan")),
-                "bound": float(bounds[ni]), "bound_beta": float(betas[ni]),
-                "hard_angle_mean": float(np.mean(hard_angles)),
-                "hard_risk_mean": hard_mean, "hard_risk_se": hard_se,
-                # strictly better beyond round-off (at n = 1 both students are ±x_1: a tie)
-                "frac_distilled_better": float(np.mean(r_student < r_hard - 1e-12)),
-                "flow_max_abs_error": flow_err,
-            })
-            if progress is not None:
-                progress(
-                    f"[{gi + 1}/{len(geometries)} {name}] n={n} ({ni + 1}/{len(n_values)}): "
-                    f"risk {risk_mean:.3g} ± {risk_se:.2g}, hard {hard_mean:.3g}, "
-                    f"{time.perf_counter() - start:.1f}s"
-                )
-    return rows
+def report(rows, out_dir):
+    """The report of ``hilbert-sd linear-teacher``: :meth:`LinearTeacherResult.save` and
+    :meth:`LinearTeacherResult.summary` of the store's rows (:func:`result_from_rows`).
+
+    Returns
+    -------
+    dict
+        ``{"files": [the three paths], "summary": text}``.
+    """
+    result = result_from_rows(rows)
+    return {"files": result.save(out_dir), "summary": result.summary()}
 
 
 def plot_linear_teacher(result, fig=None):

@@ -29,11 +29,8 @@ import numpy as np
 
 from hilbert_sd import filters
 from hilbert_sd._filter_path import filter_path
-from hilbert_sd._validation import check_scalar
-from hilbert_sd.datasets import load_digits, make_clustered, one_hot
-from hilbert_sd.kernels import gram
+from hilbert_sd.datasets import one_hot
 from hilbert_sd.noisy_labels import (
-    NOISE_MODELS,
     accuracy,
     add_label_noise,
     air_curves,
@@ -41,7 +38,6 @@ from hilbert_sd.noisy_labels import (
     train,
     train_many,
 )
-from hilbert_sd.spectral import eigh_psd
 
 __all__ = [
     "METHODS",
@@ -68,7 +64,6 @@ METHODS = (
 )
 #: The self-distillation rules (evaluated at the end of training).
 SD_METHODS = METHODS[2:8]
-_EXPLICIT = ("anchored_soft_accuracy", "anchored_hard", "anchored_hard_accuracy")
 # Keyword arguments of train() per self-distillation method; "a" names the experiment's weight.
 _RUNS = {
     "ema_sequential": {"rule": "ema", "ema_form": "sequential", "a": "ema"},
@@ -107,8 +102,8 @@ class NoisyLabelsResult:
         The record of every label-noise draw (model, rate, seed, realized rate).
     config : dict
     timings : dict
-        Seconds spent per phase (``"kernel"``, ``"eigh"``, ``"train"``, ``"predict"``) and
-        ``"total"``.
+        Seconds spent training (``"train"``) and predicting (``"predict"``), summed over the
+        simulations (``"simulations"``, ``"total"``).
     """
 
     rows: list
@@ -294,25 +289,11 @@ def _time_grid(t_end, num):
     return np.concatenate([[0], g]).astype(np.float64)
 
 
-def _load(dataset, n, n_test, seed, data_params):
-    if dataset == "clustered":
-        params = {**CLUSTERED_DEFAULTS, **(data_params or {})}
-        X, y = make_clustered(n + n_test, random_state=seed, **params)
-        return X[:n], y[:n], X[n:], y[n:]
-    X, y = load_digits(**(data_params or {}))
-    if n + n_test > X.shape[0]:
-        raise ValueError(f"n + n_test = {n + n_test} exceeds the {X.shape[0]} digits; "
-                         f"allowed: n + n_test <= {X.shape[0]}")
-    perm = np.random.default_rng(seed).permutation(X.shape[0])
-    tr, te = perm[:n], perm[n:n + n_test]
-    return X[tr], y[tr], X[te], y[te]
-
-
 def run_noisy_labels(n=2000, *, n_test=1000, noise_rates=(0.2, 0.4, 0.6, 0.8),
                      noise_model="symmetric", seeds=(0,), kernel="arccos", kernel_params=None,
                      dataset="clustered", data_params=None, t_end=100_000, n_times=41,
                      learning_rate=None, ema_a=0.1, anchored_a=0.5, hard_a=0.7,
-                     refresh_per_decade=20, k=None, progress=None):
+                     refresh_per_decade=20, k=None, progress=False):
     """Clean test accuracy of gradient descent, early stopping and self-distillation.
 
     Parameters
@@ -330,8 +311,7 @@ def run_noisy_labels(n=2000, *, n_test=1000, noise_rates=(0.2, 0.4, 0.6, 0.8),
         For ``"ntk"``: ``depth``, ``w_std``, ``b_std``.
     dataset : {"clustered", "digits"}, default="clustered"
     data_params : dict, optional
-        Passed to :func:`~hilbert_sd.datasets.make_clustered` (defaults
-        :data:`CLUSTERED_DEFAULTS`) or :func:`~hilbert_sd.datasets.load_digits`.
+        Parameters of the ``clustered`` generator (defaults :data:`CLUSTERED_DEFAULTS`).
     t_end : int, default=100000
         Last step of training.
     n_times : int, default=41
@@ -350,156 +330,32 @@ def run_noisy_labels(n=2000, *, n_test=1000, noise_rates=(0.2, 0.4, 0.6, 0.8),
     k : int, optional
         Number of top eigenvectors for the AIR curves; default: the smallest k with
         E_k(clean one-hot labels) >= 0.9.
-    progress : callable, optional
-        Called with one line of text per phase.
+    progress : bool, default=False
+        The runner's progress lines on stderr.
 
     Returns
     -------
     NoisyLabelsResult
+        Built from the rows of the ``noisy_labels`` simulations (:func:`result_from_rows`),
+        one per (seed, noise rate), run through the one runner into a temporary store.
+
+    Raises
+    ------
+    ValueError
+        A parameter out of range (named with its key in the config, e.g. ``data.n_test``).
     """
-    t_start = time.perf_counter()
-    say = progress or (lambda msg: None)
-    n = check_scalar(n, "n", low=2, integer=True)
-    n_test = check_scalar(n_test, "n_test", low=1, integer=True)
-    t_end = check_scalar(t_end, "t_end", low=1, integer=True)
-    n_times = check_scalar(n_times, "n_times", low=2, integer=True)
-    refresh_per_decade = check_scalar(refresh_per_decade, "refresh_per_decade", low=1,
-                                      integer=True)
-    rates = [check_scalar(r, "noise rate", low=0.0, high=1.0) for r in noise_rates]
-    if not rates:
-        raise ValueError("noise_rates is empty; give at least one rate in [0, 1]")
-    if noise_model not in NOISE_MODELS:
-        raise ValueError(f"noise_model={noise_model!r}; allowed: {', '.join(NOISE_MODELS)}")
-    if kernel not in ("arccos", "ntk"):
-        raise ValueError(f"kernel={kernel!r}; allowed: 'arccos', 'ntk'")
-    if dataset not in ("clustered", "digits"):
-        raise ValueError(f"dataset={dataset!r}; allowed: 'clustered', 'digits'")
-    seeds = [check_scalar(s, "seed", low=0, integer=True) for s in seeds]
-    if not seeds:
-        raise ValueError("seeds is empty; give at least one seed")
-    for name, val in (("ema_a", ema_a), ("anchored_a", anchored_a), ("hard_a", hard_a)):
-        check_scalar(val, name, low=0.0, high=1.0)
-    kparams = dict(kernel_params or {})
+    from hilbert_sd.experiments.reports import run_rows
 
-    times = _time_grid(t_end, n_times)
-    gd_times = _time_grid(t_end, 3 * n_times)
-    refresh = _refresh_grid(t_end, refresh_per_decade)
-    timings = {"kernel": 0.0, "eigh": 0.0, "train": 0.0, "predict": 0.0}
-    rows, curves, air, noise_records = [], {}, {}, []
-    config = {"n": n, "n_test": n_test, "noise_rates": rates, "noise_model": noise_model,
-              "seeds": seeds, "kernel": kernel, "kernel_params": kparams, "dataset": dataset,
-              "data_params": dict(data_params or {}), "t_end": t_end, "n_times": n_times,
-              "ema_a": ema_a, "anchored_a": anchored_a, "hard_a": hard_a,
-              "refresh_per_decade": refresh_per_decade, "n_refresh": int(refresh.size)}
-
-    for seed in seeds:
-        X, y, X_test, y_test = _load(dataset, n, n_test, seed, data_params)
-        m = int(max(y.max(), y_test.max())) + 1
-        say(f"seed {seed}: {dataset} data, n={n}, n_test={n_test}, {m} classes; "
-            f"{kernel} Gram matrix")
-        t0 = time.perf_counter()
-        H = gram(X, kernel=kernel, **kparams)
-        K_test = gram(X_test, X, kernel=kernel, **kparams)
-        timings["kernel"] += time.perf_counter() - t0
-        t0 = time.perf_counter()
-        spectrum = eigh_psd(H, driver="evd")
-        timings["eigh"] += time.perf_counter() - t0
-        lam = spectrum.eigenvalues
-        eta = 1.0 / lam[0] if learning_rate is None else float(learning_rate)
-        config.setdefault("learning_rate_by_seed", {})[str(seed)] = eta
-        say(f"seed {seed}: eigendecomposition done ({timings['eigh']:.1f} s so far), "
-            f"lambda_max={lam[0]:.4g}, lambda_min={lam[-1]:.3g}")
-        t0 = time.perf_counter()
-        P_test = spectrum.project_rows(K_test)  # k(X_test, X) U, shared by every path
-        timings["predict"] += time.perf_counter() - t0
-        Y_clean = one_hot(y, m)
-        k_seed = k
-        E_signal = energy_fraction(spectrum, Y_clean)
-        if k_seed is None:
-            k_seed = int(np.searchsorted(E_signal, 0.9) + 1)
-        k_seed = min(max(int(k_seed), 1), n - 1)
-        ridges = lam[0] * np.logspace(-7, 1, 41)
-
-        noises, targets = [], []
-        for rate in rates:
-            # One noise seed for all rates: the corrupted sets are nested in the rate.
-            noise = add_label_noise(y, rate, model=noise_model, n_classes=m,
-                                    random_state=NOISE_SEED_OFFSET + seed)
-            noise_records.append({"data_seed": seed, **noise.record()})
-            noises.append(noise)
-            targets.append(one_hot(noise.labels, m))
-        say(f"seed {seed}: training {len(_RUNS)} rules x {len(rates)} noise rates "
-            f"({refresh.size} refreshes for the explicitly iterated rules)")
-        t0 = time.perf_counter()
-        runs = {name: dict(spec, a={"ema": ema_a, "soft": anchored_a, "hard": hard_a,
-                                    "acc": "accuracy"}[spec["a"]])
-                for name, spec in _RUNS.items()}
-        batch = train_many(spectrum, [Y for Y in targets for _ in runs],
-                           times, [r for _ in rates for r in runs.values()],
-                           learning_rate=eta, refresh=refresh)
-        gd_paths = [train(spectrum, Y, gd_times, rule="gd", learning_rate=eta)
-                    for Y in targets]
-        timings["train"] += time.perf_counter() - t0
-
-        for ri, (rate, noise, Y_noisy) in enumerate(zip(rates, noises, targets)):
-            paths = {"gd": gd_paths[ri]}
-            paths.update(zip(runs, batch[ri * len(runs):(ri + 1) * len(runs)]))
-            t0 = time.perf_counter()
-            acc_curves = {name: accuracy(p.predict(P_test, projected=True), y_test)
-                          for name, p in paths.items()}
-            gd_acc = acc_curves.pop("gd")
-            krr = filter_path(spectrum, Y_noisy,
-                              filters.ridge(spectrum.eigenvalues, ridges, return_prediction=True),
-                              check_input=False)
-            krr_acc = accuracy(krr.predict(P_test, projected=True), y_test)
-            timings["predict"] += time.perf_counter() - t0
-
-            def train_acc(path, index, labels):
-                return accuracy(path.train_outputs(index), labels)
-
-            best = int(np.argmax(gd_acc))
-            base = {"seed": seed, "noise_model": noise_model, "noise_rate": rate,
-                    "realized_rate": noise.realized_rate}
-            rows.append({**base, "method": "gd_end", "test_accuracy": float(gd_acc[-1]),
-                         "step": int(gd_times[-1]), "ridge": None,
-                         "train_accuracy_noisy": train_acc(paths["gd"], -1, noise.labels),
-                         "train_accuracy_clean": train_acc(paths["gd"], -1, y)})
-            rows.append({**base, "method": "gd_oracle", "test_accuracy": float(gd_acc[best]),
-                         "step": int(gd_times[best]), "ridge": None,
-                         "train_accuracy_noisy": train_acc(paths["gd"], best, noise.labels),
-                         "train_accuracy_clean": train_acc(paths["gd"], best, y)})
-            for name in SD_METHODS:
-                p = paths[name]
-                rows.append({**base, "method": name,
-                             "test_accuracy": float(acc_curves[name][-1]),
-                             "step": int(times[-1]), "ridge": None,
-                             "train_accuracy_noisy": train_acc(p, -1, noise.labels),
-                             "train_accuracy_clean": train_acc(p, -1, y)})
-            kb = int(np.argmax(krr_acc))
-            u_krr = krr.train_predictions(kb)
-            rows.append({**base, "method": "krr_oracle", "test_accuracy": float(krr_acc[kb]),
-                         "step": None, "ridge": float(ridges[kb]),
-                         "train_accuracy_noisy": accuracy(u_krr, noise.labels),
-                         "train_accuracy_clean": accuracy(u_krr, y)})
-            G, N = {}, {}
-            for name, p in paths.items():
-                key = "gd_end" if name == "gd" else name
-                G[key], N[key] = air_curves(p, k_seed)
-            curves[(seed, rate)] = {
-                "times": times, "accuracy": acc_curves, "gd_times": gd_times,
-                "gd_accuracy": gd_acc, "G": G, "N": N,
-                "krr": {"ridges": ridges, "accuracy": krr_acc},
-                "refresh_a": {name: paths[name].refresh_log for name in _EXPLICIT},
-            }
-            air[(seed, rate)] = {"k": k_seed, "E_signal": E_signal,
-                                 "E_noise": energy_fraction(spectrum, Y_noisy - Y_clean)
-                                 if noise.mask.any() else np.full(n, np.nan)}
-            say(f"seed {seed}: noise rate {rate:g}: gd_end {100 * gd_acc[-1]:.1f}%, "
-                f"gd_oracle {100 * gd_acc[best]:.1f}% (step {int(gd_times[best])}), "
-                f"krr_oracle {100 * krr_acc[kb]:.1f}%")
-    timings["total"] = time.perf_counter() - t_start
-    return NoisyLabelsResult(rows=rows, curves=curves, air=air, noise=noise_records,
-                             config=config, timings=timings)
+    method = {"name": "noisy_labels", "noise_rate": [float(r) for r in noise_rates],
+              "noise_model": noise_model, "t_end": t_end, "n_times": n_times,
+              "learning_rate": learning_rate, "ema_a": ema_a, "anchored_a": anchored_a,
+              "hard_a": hard_a, "refresh_per_decade": refresh_per_decade, "k": k}
+    raw = {"experiment": {"name": "noisy-labels", "seeds": [0]},
+           "data": {"generator": dataset, "n_samples": n, "n_test": n_test,
+                    "seed": list(seeds), **(data_params or {})},
+           "kernel": {"name": kernel, **(kernel_params or {})},
+           "method": {key: v for key, v in method.items() if v is not None}}
+    return result_from_rows(run_rows(raw, name="noisy-labels", progress=progress))
 
 
 # ============================================================================ plots
@@ -704,6 +560,7 @@ def _simulate(spectrum, P_test, y, y_test, data_seed, m, rates):
                           filters.ridge(lam, ridges, return_prediction=True), check_input=False)
         krr_acc = accuracy(krr.predict(P_test, projected=True), y_test)
         out = {"n_classes": n_classes, "learning_rate": float(eta), "k": k,
+               "lambda_max": float(lam[0]),
                "noise_seed": int(NOISE_SEED_OFFSET + data_seed),
                "n_flipped": int(noise.mask.sum()),
                "realized_rate": float(noise.realized_rate)}
@@ -755,7 +612,7 @@ def run(config, inputs, seed):
     each method; the curves ``gd_accuracy[i]`` (over the dense grid of steps),
     ``accuracy.RULE[i]``, ``G.RULE[i]``, ``N.RULE[i]``, ``krr_accuracy[i]``; the AIR energies
     ``E_signal[j]``, ``E_noise[j]`` (None without noise), ``k``; ``realized_rate``,
-    ``n_flipped``, ``noise_seed``, ``learning_rate``, ``n_classes``.
+    ``n_flipped``, ``noise_seed``, ``learning_rate``, ``lambda_max``, ``n_classes``.
     """
     return batch([(config, inputs, seed)])[0]
 
@@ -855,7 +712,8 @@ def result_from_rows(rows):
                 "gd_times": gd_times, "gd_accuracy": _series(res, "gd_accuracy"),
                 "G": {key: _series(res, f"G.{key}") for key in keys},
                 "N": {key: _series(res, f"N.{key}") for key in keys},
-                "krr": {"accuracy": _series(res, "krr_accuracy")},
+                "krr": {"ridges": res["lambda_max"] * np.logspace(-7, 1, 41),
+                        "accuracy": _series(res, "krr_accuracy")},
             }
             air[(seed, rate)] = {"k": res["k"], "E_signal": _series(res, "E_signal"),
                                  "E_noise": _series(res, "E_noise")}

@@ -398,6 +398,31 @@ register_method(
             "(theory.md §4); use with the gaussian generator",
 )
 
+register_method(
+    "linear_geometry",
+    "hilbert_sd.experiments.linear_teacher:run",
+    params={
+        "geometry": Param("str", default="isotropic",
+                          choices=("isotropic", "polar-kappa", "polar-margin"),
+                          doc="law of the inputs: N(0, I_d) or a polar law"),
+        "draws": Param("int", default=200, low=1, doc="training sets drawn"),
+        "kappa": Param("float", default=2.0, low=0, low_inclusive=False,
+                       doc="kappa of polar-kappa, p(theta) = (2 theta / pi)^kappa"),
+        "margin": Param("float", default=0.2, low=0, high=1.5707963267948966,
+                        high_inclusive=False, doc="margin (radians) of polar-margin"),
+        "risk": Param("str", default="exact", choices=("exact", "monte_carlo"),
+                      doc="per-student risk by formula or on fresh test inputs"),
+        "n_test": Param("int", default=2000, low=1,
+                        doc="test inputs per draw of risk = \"monte_carlo\""),
+        "flow_draws": Param("int", default=0, low=0,
+                            doc="draws whose gradient flow is integrated as a check"),
+    },
+    requires=(),
+    summary="distilled and hard-label linear students over draws of n training inputs from a "
+            "data geometry, one teacher per seed (docs: topics/linear_teacher); the size "
+            "and dimension are the data's n_samples and n_features",
+)
+
 _UNIT = dict(low=0, high=1)
 
 register_method(

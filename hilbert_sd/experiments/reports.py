@@ -12,7 +12,52 @@ import numpy as np
 
 from hilbert_sd.experiments.tables import write_records
 
-__all__ = ["report_linear_teacher", "report_self_distillation", "series"]
+__all__ = ["report_linear_teacher", "report_self_distillation", "run_rows", "series"]
+
+
+def run_rows(raw, *, name, progress=False):
+    """Run a config through the one runner into a temporary store; return the store's rows.
+
+    What the quick commands (``hilbert-sd demo``, ``noisy-labels``, ``soft-labels``,
+    ``linear-teacher``) and their library functions run: they write their report's files,
+    not a store (``hilbert-sd reproduce NAME`` and ``hilbert-sd sweep`` keep one).
+
+    Parameters
+    ----------
+    raw : dict
+        The config in the form of a TOML file (validated by
+        :func:`~hilbert_sd.experiments.config.parse_config`).
+    name : str
+        ``experiment.name`` when ``raw`` gives none.
+    progress : bool, default=False
+        The runner's progress lines on stderr.
+
+    Returns
+    -------
+    list of dict
+        Rows of :meth:`~hilbert_sd.experiments.store.ResultStore.rows`, in the order of the
+        config's simulations.
+
+    Raises
+    ------
+    ValueError
+        An invalid config (:class:`~hilbert_sd.experiments.schema.ConfigError`), or the first
+        error of a failed simulation.
+    """
+    import tempfile
+
+    from hilbert_sd.experiments.config import parse_config
+    from hilbert_sd.experiments.runner import run_sweep
+    from hilbert_sd.experiments.store import ResultStore
+
+    config = parse_config(raw, default_name=name)
+    with tempfile.TemporaryDirectory(prefix="hilbert_sd-run-") as tmp:
+        with ResultStore(Path(tmp) / "results.db") as store:
+            report = run_sweep(config, store, progress=progress)
+            if report.failed:
+                raise ValueError(f"{report.failed} of {report.total} simulations failed; the "
+                                 f"first: {report.failures[0][1]}")
+            return sorted(store.rows(experiment=config.name), key=lambda r: r["position"])
 
 
 def series(results, name):

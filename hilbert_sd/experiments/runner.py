@@ -52,6 +52,7 @@ __all__ = [
     "load_dataset",
     "run_simulation",
     "run_sweep",
+    "simulation_inputs",
 ]
 
 
@@ -369,6 +370,28 @@ def _run_one(group, dataset, task):
             results = None
     return _record(key, status, results, error, tb, caught, started,
                    time.perf_counter() - t0)
+
+
+def simulation_inputs(config, base_dir="."):
+    """The :class:`SimulationInputs` a method receives for one resolved simulation config.
+
+    For a report that needs more than the stored numbers of a row (its ``"config"``): the
+    data, the same label noise and the kernel, prepared on demand (nothing is shared).
+
+    Parameters
+    ----------
+    config : dict
+        A simulation's resolved config (``row["config"]`` of a store).
+    base_dir : path-like, default="."
+        Directory of relative data paths.
+
+    Returns
+    -------
+    SimulationInputs
+    """
+    dataset = load_dataset(config["data"], base_dir)
+    group = GroupCache(dataset.X, dataset.X_test, config.get("kernel"), config.get("spectrum"))
+    return _inputs(group, dataset, config)
 
 
 def _inputs(group, dataset, config):

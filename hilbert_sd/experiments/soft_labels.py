@@ -35,7 +35,6 @@ of a member on which the trained student is already more confident than the teac
 definition; exactly the samples whose WSL weight is below ``1 − 1/e``), averaged over members.
 """
 
-import contextlib
 import json
 import math
 import time
@@ -45,9 +44,7 @@ from pathlib import Path
 import numpy as np
 from scipy.special import log_softmax, softmax
 
-from hilbert_sd._validation import check_scalar
-from hilbert_sd.datasets import make_clustered, one_hot
-from hilbert_sd.kernels import gram
+from hilbert_sd.datasets import one_hot
 from hilbert_sd.soft_labels import (
     heskes_decomposition,
     resample_weights,
@@ -250,8 +247,7 @@ def _pad_members(counts):
 def run_soft_labels(n=2000, *, n_test=1000, temperatures=(1.0, 2.0, 4.0, 8.0), n_members=8,
                     resample="fresh", student_size=None, a=1.0, teacher_steps=300,
                     student_steps=300, gamma=None, data_params=None, krr=True, krr_ridge=1.0,
-                    krr_damping=0.5, krr_max_iter=50, krr_tol=1e-6, seed=0, blas_threads=1,
-                    progress=None):
+                    krr_damping=0.5, krr_max_iter=50, krr_tol=1e-6, seed=0, progress=False):
     """Distil a kernel teacher into kernel students with hard, soft and weighted soft labels.
 
     Parameters
@@ -285,74 +281,43 @@ def run_soft_labels(n=2000, *, n_test=1000, temperatures=(1.0, 2.0, 4.0, 8.0), n
         Of the damped fixed-point iteration.
     seed : int, default=0
         Seed of the data; the resampling uses ``seed + RESAMPLE_SEED_OFFSET``.
-    blas_threads : int or None, default=1
-        BLAS threads during the run (None: leave as is). On a shared 2-core machine one thread
-        avoids oversubscription.
-    progress : callable, optional
-        Called with one line of text per phase.
+    progress : bool, default=False
+        The runner's progress lines on stderr.
 
     Returns
     -------
     SoftLabelsResult
-    """
-    t_start = time.perf_counter()
-    say = progress or (lambda msg: None)
-    n = check_scalar(n, "n", low=4, integer=True)
-    n_test = check_scalar(n_test, "n_test", low=1, integer=True)
-    B = check_scalar(n_members, "n_members", low=2, integer=True)
-    temps = [check_scalar(t, "temperature", low=0.0, low_inclusive=False)
-             for t in temperatures]
-    if not temps:
-        raise ValueError("temperatures is empty; give at least one temperature > 0")
-    if resample not in ("fresh", "bootstrap"):
-        raise ValueError(f"resample={resample!r}; allowed: 'fresh', 'bootstrap'")
-    a = check_scalar(a, "a", low=0.0, low_inclusive=False)
-    teacher_steps = check_scalar(teacher_steps, "teacher_steps", low=1, integer=True)
-    student_steps = check_scalar(student_steps, "student_steps", low=1, integer=True)
-    seed = check_scalar(seed, "seed", low=0, integer=True)
-    params = {**CLUSTERED_DEFAULTS, **(data_params or {})}
-    size = n // B if student_size is None else check_scalar(student_size, "student_size",
-                                                            low=2, integer=True)
-    if size < 2:
-        raise ValueError(f"n // n_members = {size}: a student needs at least 2 samples; "
-                         f"allowed: n >= 2 * n_members")
-    gamma = 0.25 / params["n_features"] if gamma is None else check_scalar(
-        gamma, "gamma", low=0.0, low_inclusive=False)
-    if blas_threads is not None:
-        blas_threads = check_scalar(blas_threads, "blas_threads", low=1, integer=True)
-    config = {"n": n, "n_test": n_test, "temperatures": temps, "n_members": B,
-              "resample": resample, "student_size": size, "a": a,
-              "teacher_steps": teacher_steps, "student_steps": student_steps,
-              "kernel": "rbf", "gamma": gamma, "data": "clustered", "data_params": params,
-              "krr": bool(krr), "krr_ridge": krr_ridge, "krr_damping": krr_damping,
-              "krr_max_iter": krr_max_iter, "krr_tol": krr_tol, "seed": seed,
-              "regularization_sample": "L^s_i < L^t_i (true-class cross-entropy at tau = 1)"}
-    if blas_threads is None:
-        limit = contextlib.nullcontext()
-    else:
-        from threadpoolctl import threadpool_limits
+        Built from the row of the ``soft_labels`` simulation (:func:`result_from_rows`), run
+        through the one runner into a temporary store (which sets the BLAS threads).
 
-        limit = threadpool_limits(limits=blas_threads, user_api="blas")
-    with limit:
-        t0 = time.perf_counter()
-        X, y = make_clustered(n + n_test, random_state=seed, **params)
-        X, y, X_test, y_test = X[:n], y[:n], X[n:], y[n:]
-        say(f"data: clustered, n={n}, n_test={n_test}, {params['n_classes']} classes, "
-            f"{params['n_features']} features; rbf kernel gamma={gamma:.4g}")
-        K = gram(X, kernel="rbf", gamma=gamma)
-        K_test = gram(X_test, X, kernel="rbf", gamma=gamma)
-        kernel_time = time.perf_counter() - t0
-        result = _run(K, K_test, y, y_test, params["n_classes"], temps, B, resample, size, a,
-                      teacher_steps, student_steps, krr, krr_ridge, krr_damping, krr_max_iter,
-                      krr_tol, seed, config, say)
-        result.timings = {"kernel": kernel_time, **result.timings}
-    result.timings["total"] = time.perf_counter() - t_start
-    return result
+    Raises
+    ------
+    ValueError
+        A parameter out of range (named with its key in the config, e.g.
+        ``method.n_members``).
+    """
+    from hilbert_sd.experiments.reports import run_rows
+
+    data = {**CLUSTERED_DEFAULTS, **(data_params or {})}
+    method = {"name": "soft_labels", "temperatures": [float(t) for t in temperatures],
+              "n_members": n_members, "resample": resample, "student_size": student_size,
+              "a": a, "teacher_steps": teacher_steps, "student_steps": student_steps,
+              "krr": bool(krr), "krr_ridge": krr_ridge, "krr_damping": krr_damping,
+              "krr_max_iter": krr_max_iter, "krr_tol": krr_tol}
+    raw = {"experiment": {"name": "soft-labels", "seeds": [0]},
+           "data": {"generator": "clustered", "n_samples": n, "n_test": n_test, "seed": seed,
+                    **data},
+           "kernel": {"name": "rbf",
+                      "gamma": 0.25 / data["n_features"] if gamma is None else gamma},
+           "method": {key: v for key, v in method.items() if v is not None}}
+    return result_from_rows(run_rows(raw, name="soft-labels", progress=progress))
 
 
 def _run(K, K_test, y, y_test, m, temps, B, resample, size, a, teacher_steps, student_steps,
-         krr, krr_ridge, krr_damping, krr_max_iter, krr_tol, seed, config, say):
-    """The study on given kernel matrices and labels (``m`` classes); see run_soft_labels."""
+         krr, krr_ridge, krr_damping, krr_max_iter, krr_tol, seed, config):
+    """The study on given kernel matrices and labels (``m`` classes); see :func:`run`.
+
+    The learning rates are written into ``config``."""
     n, n_test = y.shape[0], y_test.shape[0]
     timings = {}
     clock = time.perf_counter()
@@ -374,9 +339,6 @@ def _run(K, K_test, y, y_test, m, temps, B, resample, size, a, teacher_steps, st
              "test_accuracy_mean": teacher_acc,
              "loss": float(np.mean(-log_softmax(T_test, axis=1)[np.arange(n_test), y_test]))}]
     lap("teacher")
-    say(f"teacher: {teacher_steps} steps on all {n} clean labels, train accuracy "
-        f"{100 * np.mean(np.argmax(T_train, axis=1) == y):.1f}%, test accuracy "
-        f"{100 * teacher_acc:.1f}% ({timings['teacher']:.1f} s)")
 
     # ---------------------------------------------------------------- students
     counts = resample_weights(n, B, method=resample, size=size,
@@ -401,8 +363,6 @@ def _run(K, K_test, y, y_test, m, temps, B, resample, size, a, teacher_steps, st
     Tb = T_train[index]                                         # (B, L, m)
     P = np.stack([softmax(Tb / t, axis=2) for t in tau], axis=2)  # (B, L, S, m)
     Lt = -np.take_along_axis(log_softmax(Tb, axis=2), labels[:, :, None], axis=2)[..., 0]
-    say(f"students: {B} members x {S} (method, temperature) configurations, {resample} "
-        f"training sets of {size} samples, {student_steps} steps (step {eta:.4g})")
     lap("setup")
     dual, F, losses, w_final = train_stack(
         Y=Y, labels=labels, d=np.repeat(d[:, :, None], S, axis=2), hard=np.ones(S),
@@ -411,7 +371,6 @@ def _run(K, K_test, y, y_test, m, temps, B, resample, size, a, teacher_steps, st
     if not np.all(np.isfinite(losses)):
         raise ValueError("student gradient descent diverged (non-finite loss)")
     lap("students")
-    say(f"students trained ({timings['students']:.1f} s)")
 
     test_logits = np.einsum("tbl,blsm->bstm", K_test[:, index], dual, optimize=True)
     Ls_train = -np.take_along_axis(log_softmax(F, axis=3), labels[:, :, None, None],
@@ -450,7 +409,6 @@ def _run(K, K_test, y, y_test, m, temps, B, resample, size, a, teacher_steps, st
                                   krr_ridge, krr_damping, krr_max_iter, krr_tol, m,
                                   member_acc))
         lap("krr")
-        say(f"squared-loss students done ({timings['krr']:.1f} s)")
     return SoftLabelsResult(rows=rows, per_sample=per_sample, member_accuracy=member_acc,
                             config=config, timings=timings)
 
@@ -712,7 +670,7 @@ def run(config, inputs, seed):
     result = _run(K, K_test, y, y_test, n_classes, [float(t) for t in m["temperatures"]], B,
                   m["resample"], size, m["a"], m["teacher_steps"], m["student_steps"],
                   m["krr"], m["krr_ridge"], m["krr_damping"], m["krr_max_iter"], m["krr_tol"],
-                  data["seed"], extra, lambda msg: None)
+                  data["seed"], extra)
     out = {"n_rows": len(result.rows), "student_size": size,
            "teacher_learning_rate": float(extra["teacher_learning_rate"]),
            "student_learning_rate": float(extra["student_learning_rate"]),
