@@ -118,3 +118,20 @@ def test_every_formula_typesets_with_the_shipped_mathjax(built, tmp_path):
     result = json.loads(proc.stdout)
     assert result["count"] == len(formulas)
     assert not result["bad"], result["bad"][:10]
+
+
+def test_the_package_cites_the_documentation_not_theory_md():
+    """Docstrings, comments and shipped configs point to the documentation's own pages
+    (:doc:`/theory`, /topics/noisy_labels, ...): users have no theory.md."""
+    package = Path(__file__).resolve().parents[1] / "hilbert_sd"
+    found = []
+    for path in package.rglob("*"):
+        if not path.is_file() or "__pycache__" in path.parts:
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue  # binary data
+        found += [f"{path.relative_to(package.parent)}:{i}"
+                  for i, line in enumerate(text.splitlines(), 1) if "theory.md" in line]
+    assert not found, found

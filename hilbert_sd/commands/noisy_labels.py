@@ -10,7 +10,8 @@ HELP = ("noisy labels in the NTK regime: gradient descent, oracle early stopping
 
 
 def add_arguments(parser):
-    parser.add_argument("--n", type=int, default=2000, help="training samples (default: %(default)s)")
+    parser.add_argument("--n", type=int, default=2000,
+                        help="training samples (default: %(default)s)")
     parser.add_argument("--n-test", type=int, default=1000,
                         help="test samples, clean labels (default: %(default)s)")
     parser.add_argument("--noise", type=float, nargs="+", metavar="RATE",

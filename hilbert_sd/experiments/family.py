@@ -5,7 +5,7 @@ the data into a training and a test part, every method is tuned by the same k-fo
 cross-validation *on the training part only* (one factorization per fold, shared by every
 method: :func:`hilbert_sd.model_selection.factor_folds`), refitted on the whole training part
 at the chosen parameters (one more factorization, shared too), and scored once on the test
-part. Methods (theory.md §8):
+part. Methods (:doc:`/topics/family`):
 
 - ``ridge``: kernel ridge regression over a grid of ridges α;
 - ``sd_budget``: self-distillation under the budget rule, budgets ε (relative to the variance

@@ -62,7 +62,7 @@ def check_self_distill(params):
 
 
 def run_self_distill(config, inputs, seed):
-    """Self-distillation (theory.md §2) on the shared eigendecomposition.
+    """Self-distillation (:doc:`/theory`, §2) on the shared eigendecomposition.
 
     Results (``t`` = round, 0-indexed, up to ``record_rounds``):
 
@@ -271,7 +271,8 @@ def _self_distill_results(cases, path):
 
 
 def run_gradient_flow(config, inputs, seed):
-    """Early-stopped kernel gradient flow / gradient descent (theory.md §3) at several times.
+    """Early-stopped kernel gradient flow / gradient descent
+    (:doc:`/topics/gradient_flow_and_bounds`) at several times.
 
     Results (``i`` indexes ``method.times``): ``time[i]``, ``train_mse[i]`` (to the noisy
     labels), ``clean_mse[i]`` (with label noise), ``test_mse[i]`` (with a test set),
@@ -327,13 +328,13 @@ def check_linear_teacher(params):
 
 
 def run_linear_teacher(config, inputs, seed):
-    """Distil a random unit linear teacher into a linear student (theory.md §4).
+    """Distil a random unit linear teacher into a linear student (:doc:`/topics/linear_teacher`).
 
     The teacher w* is a unit vector drawn from the simulation's own stream
     (``inputs.rng``), the inputs are the data set's X. Results: ``angle`` ∠(w, w*),
     ``transfer_risk`` = angle/π (exact under isotropic inputs), ``test_risk`` (sign
     disagreement on the test inputs, with a test set), ``expected_isotropic_risk`` (the exact
-    E R_n of theory.md §4 for this n and d), ``n``, ``d``.
+    E R_n of :doc:`/topics/linear_teacher` for this n and d), ``n``, ``d``.
     """
     from hilbert_sd import linear
 

@@ -1,4 +1,5 @@
-"""Optimal mixing in self-distillation, reproduced on the reference problem (theory.md §8).
+"""Optimal mixing in self-distillation, reproduced on the reference problem
+(:doc:`/topics/family`).
 
 Fixed design: the eleven inputs of the reference data
 (:func:`hilbert_sd.datasets.load_mobahi_toy`), the RBF kernel exp(−γ (x − x')²) with γ = 80,
@@ -19,7 +20,7 @@ Every number below is the expected in-sample risk
   problem. Pareek, Du & Oh (2024) state that repeated self-distillation can reduce the excess
   risk by up to a factor of the dimension in linear regression [paper: abstract]; the ratio
   measured here is reported per k, with the oracle filter θ²/(θ² + σ²) (what enough steps
-  reach, theory.md §8) as the floor.
+  reach, :doc:`/topics/family`) as the floor.
 
 ``hilbert-sd reproduce optimal-mixing`` runs both with their defaults
 (:func:`reproduce_optimal_mixing`) and writes their tables and figures. No number of Borup &

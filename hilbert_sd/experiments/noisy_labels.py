@@ -1,4 +1,5 @@
-"""Noisy labels in the NTK regime: self-distillation vs early stopping (theory.md §5).
+"""Noisy labels in the NTK regime: self-distillation vs early stopping
+(:doc:`/topics/noisy_labels`).
 
 One data set per seed (clustered Gaussian classes, or scikit-learn's digits), one NTK Gram
 matrix and one eigendecomposition; then for every noise rate the labels are corrupted and
@@ -605,7 +606,8 @@ def run(config, inputs, seed):
     The labels of a ``clustered`` or ``digits`` data set (integer classes, ``data.seed``)
     are corrupted at ``method.noise_rate`` with seed ``NOISE_SEED_OFFSET + data.seed`` (the
     corrupted sets of one data set are nested in the rate); every method of the study
-    (:data:`METHODS`) is run from the group's eigendecomposition of the kernel (theory.md §5).
+    (:data:`METHODS`) is run from the group's eigendecomposition of the kernel
+    (:doc:`/topics/noisy_labels`).
 
     Results: ``METHOD.test_accuracy`` (clean test labels), ``METHOD.step``,
     ``METHOD.ridge``, ``METHOD.train_accuracy_noisy``, ``METHOD.train_accuracy_clean`` for

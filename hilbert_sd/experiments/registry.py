@@ -322,7 +322,7 @@ def get_method(name, *, allow_import=False):
                                        'or "package.module:function" (with --allow-import)')])
 
 
-_RULE = "the self-distillation rule of theory.md §2"
+_RULE = "the self-distillation rule (docs: theory, section 2)"
 
 register_method(
     "self_distill",
@@ -377,7 +377,8 @@ register_method(
                         doc="continuous gradient flow or discrete gradient descent"),
     },
     requires=("spectrum", "test_kernel"),
-    summary="early-stopped kernel gradient flow from the zero function (theory.md §3)",
+    summary="early-stopped kernel gradient flow from the zero function (docs: "
+            "topics/gradient_flow_and_bounds)",
 )
 
 register_method(
@@ -395,7 +396,7 @@ register_method(
     requires=(),
     check="hilbert_sd.experiments.methods:check_linear_teacher",
     summary="distillation of a random unit linear teacher into a linear student "
-            "(theory.md §4); use with the gaussian generator",
+            "(docs: topics/linear_teacher); use with the gaussian generator",
 )
 
 register_method(
@@ -450,8 +451,9 @@ register_method(
     },
     requires=("spectrum", "test_kernel"),
     batch="hilbert_sd.experiments.noisy_labels:batch",
-    summary="noisy class labels in the NTK regime (theory.md §5): gradient descent, oracle "
-            "early stop, self-distillation rules, oracle KRR; clustered or digits data",
+    summary="noisy class labels in the NTK regime (docs: topics/noisy_labels): gradient "
+            "descent, oracle early stop, self-distillation rules, oracle KRR; clustered or "
+            "digits data",
 )
 
 register_method(
@@ -481,7 +483,7 @@ register_method(
     requires=("kernel",),  # k(X_test, X) is computed where the simulation runs
     check="hilbert_sd.experiments.soft_labels:check",
     summary="hard, soft and weighted soft labels from a kernel softmax teacher into kernel "
-            "students (theory.md §6); use with the clustered generator",
+            "students (docs: topics/soft_labels); use with the clustered generator",
 )
 
 register_method(
@@ -496,8 +498,8 @@ register_method(
         "max_steps": Param("int", default=6, low=0, high=50, doc='largest k of study = "kstep"'),
     },
     requires=("spectrum",),
-    summary="exact expected risks of optimal mixing (theory.md §8) against the data's truth "
-            "f* at the inputs; no sampling",
+    summary="exact expected risks of optimal mixing (docs: topics/family) against the data's "
+            "truth f* at the inputs; no sampling",
 )
 
 

@@ -1,4 +1,5 @@
-"""Soft labels in kernel classification: hard labels, plain and weighted soft labels (theory.md §6).
+"""Soft labels in kernel classification: hard labels, plain and weighted soft labels
+(:doc:`/topics/soft_labels`).
 
 One data set (clustered Gaussian classes), one kernel matrix on the pool of ``n`` training
 samples, no eigendecomposition:
@@ -21,8 +22,8 @@ samples, no eigendecomposition:
    at each temperature τ. All ``n_members × (1 + 2 · len(temperatures))`` students advance
    together (one batched matrix product per step).
 3. **Squared-loss students** (optional, ``krr=True``): the weighted kernel-ridge student of
-   theory.md §6 regressing one-hot labels and the teacher's soft labels at τ on the same
-   training sets: ``krr_hard`` (w = 0: KRR on labels), ``krr_soft`` (w = 1: fixed mixing),
+   :doc:`/topics/soft_labels` regressing one-hot labels and the teacher's soft labels at τ on
+   the same training sets: ``krr_hard`` (w = 0: KRR on labels), ``krr_soft`` (w = 1: fixed mixing),
    ``krr_wsl_static`` (weights of the ``krr_hard`` fit, its outputs read as probabilities)
    and ``krr_wsl_fixed_point`` (the damped fixed point, iterations and convergence reported).
 
