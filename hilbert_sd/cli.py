@@ -25,8 +25,7 @@ import traceback
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["UsageError", "atomic_output", "build_parser", "export_csv", "main", "output_dir",
-           "stderr_progress"]
+__all__ = ["UsageError", "atomic_output", "build_parser", "export_csv", "main", "output_dir"]
 
 
 class UsageError(Exception):
@@ -137,11 +136,6 @@ def _remove_empty(made):
                 break
         except OSError:
             break
-
-
-def stderr_progress(line):
-    """Progress callback of the subcommands: one plain line on stderr."""
-    print(line, file=sys.stderr, flush=True)
 
 
 def _command_modules():

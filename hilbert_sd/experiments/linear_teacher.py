@@ -52,7 +52,6 @@ __all__ = [
 ]
 
 GEOMETRIES = ("isotropic", "polar-kappa", "polar-margin")
-RISK_METHODS = ("exact", "monte_carlo")
 
 #: Columns of the result table, in order.
 COLUMNS = (

@@ -22,8 +22,9 @@ Every number below is the expected in-sample risk
   measured here is reported per k, with the oracle filter θ²/(θ² + σ²) (what enough steps
   reach, :doc:`/topics/family`) as the floor.
 
-``hilbert-sd reproduce optimal-mixing`` runs both with their defaults
-(:func:`reproduce_optimal_mixing`) and writes their tables and figures. No number of Borup &
+``hilbert-sd reproduce optimal-mixing`` runs both with their defaults as simulations of the
+one runner (method ``optimal_mixing``, :func:`run`) and writes their tables and figures
+(:func:`report`). No number of Borup &
 Andersen (2021) is reproduced: the package holds their setting (fixed ridge, ground-truth
 mixing β = 1 − ξ and its limit filter βλ/(βλ + α)), not figures of theirs to compare with.
 """
@@ -49,7 +50,6 @@ __all__ = [
     "kstep_vs_best_ridge",
     "optimal_xi_vs_noise",
     "reference_problem",
-    "reproduce_optimal_mixing",
 ]
 
 #: Noise variances of :func:`optimal_xi_vs_noise`: 0.01 … 100, two per decade
@@ -495,28 +495,6 @@ def _kstep_rows(lam, theta, v, max_steps):
             "ill_conditioned": any(issubclass(c.category, NumericalWarning) for c in caught),
         })
     return rows
-
-
-def reproduce_optimal_mixing(out_dir, *, jobs=1, scheduler=None, quiet=False):
-    """The driver of ``hilbert-sd reproduce optimal-mixing``: both studies at their defaults.
-
-    Parameters
-    ----------
-    out_dir : path-like
-        Where ``optimal_xi_noise.{csv,json,png}`` and ``kstep_mixing.{csv,json,png}`` go.
-    jobs, scheduler, quiet : optional
-        Unused: both studies are a few milliseconds of closed forms.
-
-    Returns
-    -------
-    dict
-        ``{"files": [paths written, sorted], "summary": both tables}``.
-    """
-    results = [optimal_xi_vs_noise(), kstep_vs_best_ridge()]
-    files = [p for r in results for p in r.save(out_dir)]
-    return {"files": [str(p) for p in sorted(files)],
-            "summary": "\n\n".join(r.summary() for r in results)}
-
 
 
 # ============================================================================ the runner's method
