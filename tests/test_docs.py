@@ -135,3 +135,13 @@ def test_the_package_cites_the_documentation_not_theory_md():
         found += [f"{path.relative_to(package.parent)}:{i}"
                   for i, line in enumerate(text.splitlines(), 1) if "theory.md" in line]
     assert not found, found
+
+
+def test_the_pages_cite_no_spec_file_users_do_not_have():
+    """The docs link to their own pages, never to the project's internal theory.md."""
+    offenders = [str(p.relative_to(DOCS)) for p in DOCS.rglob("*.rst")
+                 if "theory.md" in p.read_text()]
+    readme = DOCS.parent / "README.md"
+    if "theory.md" in readme.read_text():
+        offenders.append("README.md")
+    assert not offenders, offenders
