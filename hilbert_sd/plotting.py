@@ -71,6 +71,7 @@ def plot_basis_weights(path, *, rounds=None, relative=True, ax=None):
             lw = lw - np.max(lw)
         with np.errstate(under="ignore"):
             ax.semilogy(k, np.exp(lw), "o-", color=color, ms=3, label=f"round {t}")
+    _integer_ticks(ax)
     ax.set_xlabel("eigen-direction k (eigenvalues descending)")
     ax.set_ylabel("B_t[k] / max_k B_t[k]" if relative else "B_t[k]")
     ax.set_title("Basis weights diag(B_t) per round")
@@ -266,6 +267,7 @@ def plot_filters(comparison, *, rounds=None, ax=None):
             ax.semilogy(k, sd[t], "-", color=color, label=f"self-distillation, round {t}")
             ax.semilogy(k, flow[t], "--", color=color,
                         label=f"early stopping, τ = {comparison.flow_times[t]:.3g}")
+    _integer_ticks(ax)
     ax.set_xlabel("eigen-direction k (eigenvalues descending)")
     ax.set_ylabel("filter[k] / filter[1]")
     ax.set_title("Spectral filters at matched training error")
@@ -334,7 +336,8 @@ def plot_comparison(path, comparison, K_grid, x_grid, x_train, y_train, *, truth
 
 
 def _integer_ticks(ax, axis="x"):
-    """Ticks at integers only on a linear axis (rounds, steps, indices)."""
+    """Ticks at integers only on a linear axis (rounds, steps, indices, counts): the default
+    locator puts ticks at 2.5 on an axis of three rounds, at 10.25 on a count axis."""
     from matplotlib.ticker import MaxNLocator
 
     getattr(ax, f"{axis}axis").set_major_locator(MaxNLocator(integer=True))

@@ -238,3 +238,147 @@ def test_round_axes_have_integer_ticks(run):
     yt = axes[2].get_yticks()
     assert np.all(yt == np.round(yt)), yt
     plt.close(fig)
+
+
+def _visible_ticks(ax, axis="x"):
+    """Major tick values inside the view limits (the locator also returns a few outside)."""
+    ticks = np.asarray(ax.get_xticks() if axis == "x" else ax.get_yticks())
+    lo, hi = sorted(ax.get_xlim() if axis == "x" else ax.get_ylim())
+    return ticks[(ticks >= lo - 1e-9) & (ticks <= hi + 1e-9)]
+
+
+def _assert_integer_ticks(ax, axis="x"):
+    ticks = _visible_ticks(ax, axis)
+    assert ticks.size and np.all(ticks == np.round(ticks)), (ax.get_title(), axis, ticks)
+
+
+def test_index_axes_and_few_rounds_have_integer_ticks(run):
+    """Eigen-direction indices are integers too; three rounds are where 0.5 ticks appeared."""
+    from types import SimpleNamespace
+
+    cmp = match_early_stopping(path=run.path, K_test=run.extras["K_grid"],
+                               y_test=run.extras["truth"])
+    fig, axes = plt.subplots(1, 3, figsize=(18, 4))  # wide panels: dense default ticks
+    plotting.plot_basis_weights(run.path, rounds=[0, 1], ax=axes[0])
+    plotting.plot_filters(cmp, rounds=[0, 1], ax=axes[1])
+    short = SimpleNamespace(alphas=[0.1, 0.2, 0.4], epsilon=0.1, collapse_round=None)
+    plotting.plot_ridges(short, ax=axes[2])
+    for ax in axes[:2]:  # a zoom onto three directions still ticks at integers
+        ax.set_xlim(0.8, 3.2)
+    fig.canvas.draw()
+    for ax in axes:
+        _assert_integer_ticks(ax)
+
+
+def _overlap(a, b, tol=0.5):
+    """Whether two display-space boxes overlap by more than ``tol`` pixels both ways."""
+    return (min(a.x1, b.x1) - max(a.x0, b.x0) > tol) and (min(a.y1, b.y1) - max(a.y0, b.y0) > tol)
+
+
+def _inside(box, fig_box, tol=0.5):
+    return (box.x0 >= fig_box.x0 - tol and box.y0 >= fig_box.y0 - tol
+            and box.x1 <= fig_box.x1 + tol and box.y1 <= fig_box.y1 + tol)
+
+
+def assert_clean_layout(fig):
+    """No title overlaps another or the suptitle; every title, axis label and drawn tick label
+    is inside the figure; no two panels' decorated boxes (ticks, labels, title) overlap; the
+    figure legend covers no panel."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    if not isinstance(fig.canvas, FigureCanvasAgg):  # a bare Figure, as the reports make
+        FigureCanvasAgg(fig)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    titles = [ax.title.get_window_extent(renderer) for ax in axes]
+    texts = [t.get_window_extent(renderer) for t in fig.texts if t.get_text()]  # suptitle
+    for i, a in enumerate(titles):
+        for b in titles[i + 1:] + texts:
+            assert not _overlap(a, b), (a, b)
+    for ax in axes:
+        for artist in (ax.title, ax.xaxis.label, ax.yaxis.label):
+            if artist.get_text():
+                box = artist.get_window_extent(renderer)
+                assert _inside(box, fig.bbox), (artist.get_text(), box, fig.bbox)
+    boxes = [ax.get_tightbbox(renderer) for ax in axes]  # with the tick labels drawn
+    for ax, box in zip(axes, boxes):
+        assert _inside(box, fig.bbox), (ax.get_title(), box, fig.bbox)
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:] + texts:
+            assert not _overlap(a, b), (a, b)
+    for legend in fig.legends:
+        box = legend.get_window_extent(renderer)
+        assert _inside(box, fig.bbox)
+        assert not any(_overlap(box, b) for b in boxes)
+
+
+@pytest.fixture(scope="module")
+def noisy_result():
+    from hilbert_sd.experiments.noisy_labels import run_noisy_labels
+
+    return run_noisy_labels(60, n_test=30, noise_rates=(0.2, 0.4, 0.6), t_end=200, n_times=5)
+
+
+@pytest.mark.parametrize("n_rates, n_rows", [(1, 1), (2, 1), (3, 2), (4, 2)])
+def test_noisy_labels_accuracy_figure_layout(noisy_result, n_rates, n_rows):
+    """Issue 14: with one row of panels the titles ran into the suptitle and the x-labels
+    were cut off (margins were fractions of the figure sized for two rows)."""
+    import dataclasses
+
+    from hilbert_sd.experiments.noisy_labels import plot_accuracy_curves
+
+    rates = (noisy_result.config["noise_rates"] * 2)[:n_rates]
+    curves = {(s, r): c for (s, r), c in noisy_result.curves.items()}
+    if n_rates == 4:  # a fourth panel: the first rate's curves again, under another rate
+        curves[(0, 0.8)] = curves[(0, 0.2)]
+        rates = rates[:3] + [0.8]
+    result = dataclasses.replace(noisy_result, curves=curves,
+                                 config={**noisy_result.config, "noise_rates": list(rates)})
+    fig = plot_accuracy_curves(result)
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(visible) == n_rates
+    assert len({round(ax.get_position().y0, 6) for ax in visible}) == n_rows
+    assert_clean_layout(fig)
+    for ax in visible:
+        assert ax.get_xscale() == "log"
+        _assert_integer_ticks(ax)  # training steps: 1, 10, 100 on the log axis
+    plt.close(fig)
+
+
+def test_noisy_labels_air_figure_layout(noisy_result):
+    from hilbert_sd.experiments.noisy_labels import plot_air
+
+    fig = plot_air(noisy_result)
+    assert_clean_layout(fig)
+    plt.close(fig)
+
+
+def test_reproduce_report_figures_have_integer_round_and_count_axes(tmp_path, monkeypatch):
+    """The reports of ``reproduce self-distillation`` / ``linear-teacher``: rounds and sample
+    counts tick at integers (ε = 0.1 collapses at round 2: three rounds, ticks were 0.5
+    apart)."""
+    from matplotlib.figure import Figure
+
+    from hilbert_sd.experiments.reports import report_linear_teacher, report_self_distillation
+    from hilbert_sd.experiments.self_distillation import run_reference
+
+    saved = []
+    savefig = Figure.savefig
+
+    def keep(self, *args, **kwargs):
+        saved.append(self)
+        return savefig(self, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", keep)
+    report_self_distillation(run_reference([0.1]), tmp_path)
+    rows = [{"status": "done", "results": {"n": n, "d": 3, "transfer_risk": risk,
+                                           "expected_isotropic_risk": 0.1}}
+            for n, risk in ((3, 0.2), (3, 0.25), (4, 0.15), (4, 0.1), (5, 0.1), (5, 0.12))]
+    report_linear_teacher(rows, tmp_path)
+    (sd_fig, lt_fig) = saved
+    for ax in sd_fig.axes:
+        _assert_integer_ticks(ax)
+    _assert_integer_ticks(lt_fig.axes[0])
+    assert_clean_layout(sd_fig)
+    assert_clean_layout(lt_fig)

@@ -372,6 +372,28 @@ _STYLE = {
 }
 
 
+# Panel size and margins of the accuracy figure in inches, not in fractions of the figure: a
+# fraction sized for two rows of panels is half as much room with one row (titles under the
+# suptitle, x-labels cut off). Fixed margins, not constrained layout, which triples the
+# drawing time of these figures.
+_ACCURACY_PANEL = np.array([6.0, 4.2])  # width, height of one panel with its gaps
+_ACCURACY_MARGIN = np.array([[0.75, 0.6],  # left (y-label, ticks), bottom (x-label, ticks)
+                             [3.2, 0.75]])  # right (the legend), top (suptitle, titles)
+_ACCURACY_GAP = np.array([0.9, 1.0])  # between columns (y-label), between rows (x-label, title)
+
+
+def _fixed_margins(fig, rows, cols):
+    """Place a rows x cols grid of panels with the margins and gaps above, in inches."""
+    width, height = fig.get_size_inches()
+    (left, bottom), (right, top) = _ACCURACY_MARGIN
+    inner_w, inner_h = width - left - right, height - bottom - top
+    panel_w = (inner_w - (cols - 1) * _ACCURACY_GAP[0]) / cols
+    panel_h = (inner_h - (rows - 1) * _ACCURACY_GAP[1]) / rows
+    fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height,
+                        top=1 - top / height, wspace=_ACCURACY_GAP[0] / panel_w,
+                        hspace=_ACCURACY_GAP[1] / panel_h)
+
+
 def plot_accuracy_curves(result, *, seed=None, axes=None):
     """Clean test accuracy vs training step, one panel per noise rate.
 
@@ -394,11 +416,9 @@ def plot_accuracy_curves(result, *, seed=None, axes=None):
     if axes is None:
         cols = min(len(rates), 2)
         rows_ = math.ceil(len(rates) / cols)
-        # Fixed margins: constrained layout triples the drawing time of these figures.
-        fig, axes = plt.subplots(rows_, cols, figsize=(6.0 * cols + 3.2, 4.2 * rows_),
-                                 squeeze=False)
-        fig.subplots_adjust(left=0.06, right=0.77, bottom=0.08, top=0.91, wspace=0.2,
-                            hspace=0.32)
+        fig, axes = plt.subplots(rows_, cols, figsize=tuple(_ACCURACY_PANEL * (cols, rows_)
+                                               + _ACCURACY_MARGIN.sum(axis=0)), squeeze=False)
+        _fixed_margins(fig, rows_, cols)
         axes = axes.ravel()
     else:
         axes = np.ravel(axes)

@@ -76,6 +76,7 @@ def report_self_distillation(rows, out_dir):
     r_0, collapse round, best round, test error of round 0 and of the best round).
     """
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     out_dir = Path(out_dir)
     done = sorted((r for r in rows if r["status"] == "done"),
@@ -118,6 +119,7 @@ def report_self_distillation(rows, out_dir):
                title="effective dimension shrinks")
     ax_test.legend(fontsize=8)
     for ax in (ax_test, ax_alpha, ax_dim):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # rounds: no tick at 2.5
         ax.grid(alpha=0.3)
     fig.suptitle("Self-distillation on mobahi_toy.csv, RBF kernel γ = 80")
     figure = out_dir / "self_distillation.png"
@@ -137,6 +139,7 @@ def report_linear_teacher(rows, out_dir):
     """The linear-teacher sweep: mean transfer risk per n (± 2 standard errors) against the
     exact expectation E R_n. Writes ``linear_teacher.png`` and ``summary.csv``."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     from hilbert_sd.experiments.tables import format_table
 
@@ -163,6 +166,7 @@ def report_linear_teacher(rows, out_dir):
             label="exact E R_n [derived]")
     d = table[0]["d"]
     ax.axvline(d, color="0.6", ls=":", lw=1)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # a sample count
     ax.set(xlabel="training samples n", ylabel="transfer risk (angle / π)",
            title=f"Distilled linear student, isotropic Gaussian inputs, d = {d}")
     ax.legend()
