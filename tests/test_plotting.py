@@ -382,3 +382,20 @@ def test_reproduce_report_figures_have_integer_round_and_count_axes(tmp_path, mo
     _assert_integer_ticks(lt_fig.axes[0])
     assert_clean_layout(sd_fig)
     assert_clean_layout(lt_fig)
+
+
+def test_plot_command_figure_ticks_integer_parameters_at_integers():
+    """``hilbert-sd plot --x data.n_samples``: a sample count got ticks at 3.25, 3.5, ..."""
+    from hilbert_sd.experiments.figures import plot_metric
+
+    def one(xs):
+        return [{"x": xs, "mean": np.array([0.3, 0.2, 0.15]), "se": np.full(3, 0.01),
+                 "count": np.full(3, 5), "label": "all"}]
+
+    fig = plot_metric([], "data.n_samples", "best_test_mse", series=one([3, 4, 5]))
+    _assert_integer_ticks(fig.axes[0])
+    assert_clean_layout(fig)
+    fig = plot_metric([], "method.epsilon", "best_test_mse", series=one([0.01, 0.02, 0.03]))
+    ticks = _visible_ticks(fig.axes[0])
+    assert np.any(ticks != np.round(ticks))  # a real-valued parameter keeps its ticks
+    plot_metric([], "kernel.name", "best_test_mse", series=one(["a", "b", "c"]))  # no error

@@ -76,7 +76,9 @@ def plot_metric(rows, x, y, *, group_by=(), logx=False, logy=False, series=None,
                     color=color, label=s["label"])
     if logx:
         ax.set_xscale("log")
-    elif x == ROUND:
+    elif x == ROUND or all(isinstance(v, (int, float, np.integer, np.floating))
+                           and float(v).is_integer() for s in series for v in s["x"]):
+        # rounds and integer parameters (sample counts, ranks): no tick at 2.5 or 10.25
         from matplotlib.ticker import MaxNLocator
 
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
