@@ -78,8 +78,8 @@ def test_reference_small_budget_improves_after_round_zero():
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["demo", "--epsilon", "-1"], "--epsilon=-1 is out of range"),
-        (["demo", "--gamma", "0"], "--gamma=0 is out of range"),
+        (["demo", "--epsilon", "-1"], "argument --epsilon: '-1' is out of range"),
+        (["demo", "--gamma", "0"], "argument --gamma: '0' is out of range"),
         (["demo", "--no-such-flag"], "unrecognized arguments"),
         (["no-such-command"], "invalid choice"),
     ],

@@ -828,7 +828,8 @@ def test_cli_writes_results(tmp_path):
     data = json.loads((out / "noisy_labels.json").read_text())
     assert data["noise"][0]["seed"] is not None and len(data["summary"]) == 2
     assert main(["noisy-labels", "--noise", "1.5", "--out", str(out)]) == 2
-    assert main(["noisy-labels", "--dataset", "digits", "--n", "1700", "--out", str(out)]) == 2
+    assert main(["noisy-labels", "--dataset", "digits", "--n", "1700", "--n-test", "200",
+                 "--out", str(out)]) == 2
 
 
 def test_experiment_krr_oracle_against_kernel_ridge():

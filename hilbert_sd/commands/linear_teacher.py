@@ -13,41 +13,47 @@ _GEOMETRIES = ("isotropic", "polar-kappa", "polar-margin")
 
 
 def _int_list(text):
-    from hilbert_sd.cli import UsageError
+    import argparse
 
     try:
         values = [int(v) for v in text.replace(",", " ").split()]
     except ValueError:
-        raise UsageError(f"--n={text!r}: expected comma-separated integers, e.g. 5,25,50,100")
+        raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated integers >= 1, "
+                                         "e.g. 5,25,50,100") from None
     if not values:
-        raise UsageError("--n is empty; give at least one training-set size")
+        raise argparse.ArgumentTypeError("empty; allowed: comma-separated integers >= 1")
+    bad = [v for v in values if v < 1]
+    if bad:
+        raise argparse.ArgumentTypeError(f"{bad[0]} is out of range; allowed: integers >= 1")
     return values
 
 
 def add_arguments(parser):
-    parser.add_argument("--d", type=int, default=50,
+    from hilbert_sd.cli import integer, number
+
+    parser.add_argument("--d", type=integer(3), default=50,
                         help="dimension of the inputs (>= 3; default: %(default)s)")
     parser.add_argument("--n", type=_int_list, default=None, metavar="N1,N2,...",
                         help="training-set sizes (default: d/50 ... 4d, d included)")
-    parser.add_argument("--draws", type=int, default=200,
+    parser.add_argument("--draws", type=integer(1), default=200,
                         help="training sets per (geometry, n) (default: %(default)s)")
     parser.add_argument("--geometries", default=",".join(_GEOMETRIES), metavar="G1,G2",
                         help="comma-separated subset of " + ", ".join(_GEOMETRIES)
                              + " (default: all)")
-    parser.add_argument("--kappa", type=float, default=2.0,
+    parser.add_argument("--kappa", type=number(0, low_open=True), default=2.0,
                         help="kappa of the polar-kappa law p(θ) = (2θ/π)^κ (default: %(default)s)")
-    parser.add_argument("--margin", type=float, default=0.2,
+    parser.add_argument("--margin", type=number(0, 1.5707963267948966), default=0.2,
                         help="margin in radians of the polar-margin law (default: %(default)s)")
     parser.add_argument("--risk", choices=("exact", "monte_carlo"), default="exact",
                         help="per-student risk by formula or on fresh test inputs "
                              "(default: %(default)s)")
-    parser.add_argument("--n-test", type=int, default=2000,
+    parser.add_argument("--n-test", type=integer(1), default=2000,
                         help="test inputs per draw for --risk monte_carlo (default: %(default)s)")
-    parser.add_argument("--flow-draws", type=int, default=0,
+    parser.add_argument("--flow-draws", type=integer(0), default=0,
                         help="also integrate the gradient flow for this many draws per "
                              "(geometry, n) and report its largest deviation from the closed "
                              "form (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    parser.add_argument("--seed", type=integer(0), default=0, help="random seed (default: %(default)s)")
     parser.add_argument("--out", default=None, metavar="DIR",
                         help="write linear_teacher.csv, linear_teacher.json and "
                              "linear_teacher.png into DIR")

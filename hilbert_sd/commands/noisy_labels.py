@@ -9,40 +9,56 @@ HELP = ("noisy labels in the NTK regime: gradient descent, oracle early stopping
         "self-distillation rules and KRR; table, CSV/JSON and figures")
 
 
+#: Number of scikit-learn's bundled digits, and the default split of them.
+N_DIGITS = 1797
+DEFAULT_SIZES = {"clustered": (2000, 1000), "digits": (1200, N_DIGITS - 1200)}
+
+
 def add_arguments(parser):
-    parser.add_argument("--n", type=int, default=2000,
-                        help="training samples (default: %(default)s)")
-    parser.add_argument("--n-test", type=int, default=1000,
-                        help="test samples, clean labels (default: %(default)s)")
-    parser.add_argument("--noise", type=float, nargs="+", metavar="RATE",
+    from hilbert_sd.cli import integer, number
+
+    parser.add_argument("--n", type=integer(2), default=None,
+                        help="training samples (default: 2000 for clustered, 1200 for digits)")
+    parser.add_argument("--n-test", type=integer(1), default=None,
+                        help="test samples, clean labels (default: 1000 for clustered; for "
+                             f"digits the rest of the {N_DIGITS} digits, 597 with the default "
+                             "--n)")
+    parser.add_argument("--noise", type=number(0, 1), nargs="+", metavar="RATE",
                         default=[0.2, 0.4, 0.6, 0.8],
                         help="label-noise rates in [0, 1] (default: 0.2 0.4 0.6 0.8)")
     parser.add_argument("--noise-model", default="symmetric",
                         choices=("symmetric", "symmetric_other", "symmetric-other", "pair"),
                         help="symmetric over all classes, over the other classes, or pair flip "
                              "(default: %(default)s)")
-    parser.add_argument("--seeds", "--seed", type=int, nargs="+", default=[0], metavar="SEED",
+    parser.add_argument("--seeds", "--seed", type=integer(0), nargs="+", default=[0],
+                        metavar="SEED",
                         help="one data set and noise draw per seed (default: 0)")
     parser.add_argument("--kernel", default="arccos", choices=("arccos", "ntk"),
                         help="NTK of a two-layer ReLU network on the sphere, or of a deep "
                              "fully-connected ReLU network (default: %(default)s)")
-    parser.add_argument("--depth", type=int, default=1,
+    parser.add_argument("--depth", type=integer(1), default=1,
                         help="hidden layers of the 'ntk' kernel (default: %(default)s)")
     parser.add_argument("--dataset", default="clustered", choices=("clustered", "digits"),
                         help="generated Gaussian clusters or scikit-learn's bundled digits "
                              "(default: %(default)s)")
-    parser.add_argument("--t-end", type=int, default=100_000,
+    parser.add_argument("--t-end", type=integer(1), default=100_000,
                         help="last gradient step (default: %(default)s)")
-    parser.add_argument("--learning-rate", type=float, default=None,
-                        help="step eta (default: 1/lambda_max)")
-    parser.add_argument("--ema-a", type=float, default=0.1,
+    parser.add_argument("--learning-rate", type=number(0, low_open=True), default=None,
+                        help="step eta, below the stability limit of every rule (checked "
+                             "before the run: 2/lambda_max for gradient descent, less for the "
+                             "'ema' rules; default: 1/lambda_max)")
+    parser.add_argument("--ema-a", type=number(0, 1), default=0.1,
                         help="weight of the 'ema' rules; their limit is KRR with ridge a/eta "
                              "(default: %(default)s)")
-    parser.add_argument("--anchored-a", type=float, default=0.5,
+    parser.add_argument("--anchored-a", type=number(0, 1), default=0.5,
                         help="constant weight of the soft anchored rule (default: %(default)s)")
-    parser.add_argument("--hard-a", type=float, default=0.7,
-                        help="constant weight of the hard anchored rule (default: %(default)s)")
-    parser.add_argument("--refresh-per-decade", type=int, default=20,
+    parser.add_argument("--hard-a", type=number(0, 1), default=0.7,
+                        help="constant weight of the hard anchored rule, from step "
+                             "ceil(1/(eta lambda_C)) on (C classes; gradient descent before, "
+                             "so that early predictions are not locked in). Above 1/2 the "
+                             "rule's own predictions outvote the noisy labels; at or below "
+                             "1/2 it ends where gradient descent does (default: %(default)s)")
+    parser.add_argument("--refresh-per-decade", type=integer(1), default=20,
                         help="refreshes of the hard labels / accuracy weight per decade of "
                              "steps (default: %(default)s)")
     parser.add_argument("--out", default="noisy_labels_out", metavar="DIR",
@@ -51,51 +67,96 @@ def add_arguments(parser):
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
 
-def _check(args):
+def _sizes(args):
+    """``(n, n_test)``: the options, or the defaults of the data set; the digits are finite."""
     from hilbert_sd.cli import UsageError
 
-    if args.n < 2:
-        raise UsageError(f"--n={args.n} is out of range; allowed: >= 2")
-    if args.n_test < 1:
-        raise UsageError(f"--n-test={args.n_test} is out of range; allowed: >= 1")
-    for r in args.noise:
-        if not 0.0 <= r <= 1.0:
-            raise UsageError(f"--noise={r:g} is out of range; allowed: 0 <= rate <= 1")
-    for name in ("ema_a", "anchored_a", "hard_a"):
-        v = getattr(args, name)
-        if not 0.0 <= v <= 1.0:
-            raise UsageError(f"--{name.replace('_', '-')}={v:g} is out of range; allowed: [0, 1]")
-    if args.t_end < 1:
-        raise UsageError(f"--t-end={args.t_end} is out of range; allowed: >= 1")
-    if args.refresh_per_decade < 1:
-        raise UsageError(f"--refresh-per-decade={args.refresh_per_decade} is out of range; "
-                         "allowed: >= 1")
-    if args.depth < 1:
-        raise UsageError(f"--depth={args.depth} is out of range; allowed: >= 1")
-    if args.learning_rate is not None and not args.learning_rate > 0:
-        raise UsageError(f"--learning-rate={args.learning_rate:g} is out of range; allowed: > 0")
-    if any(s < 0 for s in args.seeds):
-        raise UsageError("--seeds must be integers >= 0")
-    if args.dataset == "digits" and args.n + args.n_test > 1797:
-        raise UsageError(f"--n + --n-test = {args.n + args.n_test} exceeds the 1797 digits")
+    n_default, test_default = DEFAULT_SIZES[args.dataset]
+    n, n_test = args.n, args.n_test
+    if args.dataset == "digits":
+        if n is None:
+            n = n_default if n_test is None else N_DIGITS - n_test
+        if n_test is None:
+            n_test = N_DIGITS - n
+        if n < 2 or n_test < 1 or n + n_test > N_DIGITS:
+            raise UsageError(f"--n {n} and --n-test {n_test}: the digits have {N_DIGITS} "
+                             f"samples; allowed: --n >= 2, --n-test >= 1, --n + --n-test <= "
+                             f"{N_DIGITS} (default {n_default} + {test_default})")
+        return n, n_test
+    return (n_default if n is None else n), (test_default if n_test is None else n_test)
 
 
-def run(args):
-    _check(args)
-    import matplotlib
+def _raw(args, n, n_test):
+    from hilbert_sd.experiments.noisy_labels import noisy_labels_config
 
-    matplotlib.use("Agg")
-    from hilbert_sd.cli import output_dir
-    from hilbert_sd.experiments.noisy_labels import run_noisy_labels
-
-    out = output_dir(args.out)
-    result = run_noisy_labels(
-        args.n, n_test=args.n_test, noise_rates=args.noise,
+    return noisy_labels_config(
+        n, n_test=n_test, noise_rates=args.noise,
         noise_model=args.noise_model.replace("-", "_"), seeds=args.seeds, kernel=args.kernel,
         kernel_params={"depth": args.depth} if args.kernel == "ntk" else None,
         dataset=args.dataset, t_end=args.t_end, learning_rate=args.learning_rate,
         ema_a=args.ema_a, anchored_a=args.anchored_a, hard_a=args.hard_a,
-        refresh_per_decade=args.refresh_per_decade, progress=not args.quiet)
+        refresh_per_decade=args.refresh_per_decade)
+
+
+def check_learning_rate(config, learning_rate, ema_a):
+    """Refuse a step at or above the stability limit of a rule the study runs, per data set.
+
+    The limit depends on λ_max of each seed's Gram matrix: it is computed here (the largest
+    eigenvalue only), before the run, so that a divergent run neither starts nor writes.
+
+    Raises
+    ------
+    UsageError
+        Naming ``--learning-rate`` and the stable range.
+    """
+    import numpy as np
+    from scipy.sparse.linalg import eigsh
+
+    from hilbert_sd.cli import UsageError
+    from hilbert_sd.experiments.runner import load_dataset
+    from hilbert_sd.kernels import gram
+    from hilbert_sd.noisy_labels import stability_limit
+
+    seen = set()
+    for sim in config.simulations():
+        data, kernel = sim.config["data"], sim.config["kernel"]
+        seed = data["seed"]
+        if seed in seen:
+            continue
+        seen.add(seed)
+        X = load_dataset(data, ".").X
+        K = gram(X, kernel=kernel["name"],
+                 **{k: v for k, v in kernel.items() if k != "name" and v is not None})
+        lmax = float(np.linalg.eigvalsh(K)[-1] if K.shape[0] <= 64 else
+                     eigsh(K, k=1, which="LA", return_eigenvectors=False)[0])
+        limit = min(stability_limit(lmax, rule="gd"),
+                    stability_limit(lmax, rule="ema", a=ema_a, ema_form="sequential"),
+                    stability_limit(lmax, rule="ema", a=ema_a, ema_form="simultaneous"))
+        if not learning_rate < limit:
+            raise UsageError(
+                f"--learning-rate={learning_rate:g} is out of range: the rules diverge or "
+                f"oscillate at steps >= {limit:.6g} on this data and kernel (seed {seed}: "
+                f"lambda_max = {lmax:.6g}, hilbert_sd.noisy_labels.stability_limit with "
+                f"--ema-a {ema_a:g}); allowed: 0 < learning rate < {limit:.6g}")
+
+
+def run(args):
+    from hilbert_sd.cli import output_dir
+    from hilbert_sd.experiments.config import parse_config
+
+    n, n_test = _sizes(args)
+    out = output_dir(args.out)
+    raw = _raw(args, n, n_test)
+    config = parse_config(raw, default_name="noisy-labels")  # every value, before any work
+    if args.learning_rate is not None:
+        check_learning_rate(config, args.learning_rate, args.ema_a)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from hilbert_sd.experiments.noisy_labels import result_from_rows
+    from hilbert_sd.experiments.reports import run_rows
+
+    result = result_from_rows(run_rows(raw, name="noisy-labels", progress=not args.quiet))
     print(result.summary())
     for path in result.save(out):
         print(path)

@@ -28,7 +28,9 @@ def add_arguments(parser):
     parser.add_argument("--out", metavar="DIR",
                         help="output directory for the store, figures and tables "
                              "(default: ./NAME)")
-    parser.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
+    from hilbert_sd.cli import integer
+
+    parser.add_argument("-j", "--jobs", type=integer(1), default=1, metavar="N",
                         help="worker processes (default 1)")
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="Dask scheduler address or 'local'")

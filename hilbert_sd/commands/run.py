@@ -7,11 +7,15 @@ HELP = "run one simulation of an experiment config and print its results"
 def add_arguments(parser):
     """Declare the options of ``hilbert-sd run``."""
     parser.add_argument("config", metavar="CONFIG", help="experiment config (TOML)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[],
+    from hilbert_sd.cli import key_value
+
+    parser.add_argument("--set", dest="overrides", action="append", default=[], type=key_value,
                         metavar="KEY=VALUE",
                         help="override a config value, e.g. --set method.epsilon=0.1 "
                              "(VALUE is TOML; repeatable)")
-    parser.add_argument("--index", type=int, metavar="I",
+    from hilbert_sd.cli import integer
+
+    parser.add_argument("--index", type=integer(0), metavar="I",
                         help="which simulation of a grid to run (0-based, in the order of "
                              "'hilbert-sd sweep'; e.g. a batch system's array index)")
     parser.add_argument("--store", metavar="DB",

@@ -10,11 +10,15 @@ def add_arguments(parser):
     parser.add_argument("--store", metavar="DB",
                         help="SQLite results store (default: output.store of the config, else "
                              "NAME.db)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[],
+    from hilbert_sd.cli import key_value
+
+    parser.add_argument("--set", dest="overrides", action="append", default=[], type=key_value,
                         metavar="KEY=VALUE",
                         help="override a config value, e.g. --set method.epsilon=[0.1,0.2] "
                              "(VALUE is TOML; repeatable)")
-    parser.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
+    from hilbert_sd.cli import integer
+
+    parser.add_argument("-j", "--jobs", type=integer(1, also=(-1,)), default=1, metavar="N",
                         help="worker processes (joblib), or Dask workers with --scheduler local "
                              "(default 1: serial; -1: one per CPU)")
     parser.add_argument("--scheduler", metavar="ADDRESS",
