@@ -20,13 +20,13 @@ MAX_ROUNDS = 1000
 REFERENCE_Y2N = 0.5735400570511874
 
 LEGEND = """\
-columns: round = self-distillation round t; ridge = alpha_t (collapse: the targets fit inside
-the budget); M2 bracket = the bounds on alpha_t; train = training error of round t to its own
-targets (epsilon before the collapse); to y0 = training error to the original labels;
-test SD = test error of round t; tau ES = time of gradient flow (early stopping) with the
-same error to the labels; test ES = its test error; #B SD, #B ES = basis functions (eigen-directions) with at least 1 %
-of the largest weight, self-distillation and early stopping. CSV columns: docs/getting_started
-("The demo's table")."""
+columns: round = self-distillation round t; ridge = alpha_t (collapse: the targets fit
+inside the budget); M2 bracket = the bounds on alpha_t; train = training error of round t to
+its own targets (epsilon before the collapse); to y0 = training error to the original
+labels; test SD = test error of round t; tau ES = time of gradient flow (early stopping)
+with the same error to the labels; test ES = its test error; #B SD, #B ES = basis functions
+(eigen-directions) with at least 1 % of the largest weight, self-distillation and early
+stopping. CSV columns: docs/getting_started ("The demo's table")."""
 
 
 def add_arguments(parser):

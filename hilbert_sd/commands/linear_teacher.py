@@ -41,7 +41,8 @@ def add_arguments(parser):
                         help="comma-separated subset of " + ", ".join(_GEOMETRIES)
                              + " (default: all)")
     parser.add_argument("--kappa", type=number(0, low_open=True), default=2.0,
-                        help="kappa of the polar-kappa law p(θ) = (2θ/π)^κ (default: %(default)s)")
+                        help="kappa > 0 of the polar-kappa law p(θ) = (2θ/π)^κ "
+                             "(default: %(default)s)")
     parser.add_argument("--margin", type=number(0, 1.5707963267948966), default=0.2,
                         help="margin in radians of the polar-margin law (default: %(default)s)")
     parser.add_argument("--risk", choices=("exact", "monte_carlo"), default="exact",
@@ -53,7 +54,8 @@ def add_arguments(parser):
                         help="also integrate the gradient flow for this many draws per "
                              "(geometry, n) and report its largest deviation from the closed "
                              "form (default: %(default)s)")
-    parser.add_argument("--seed", type=integer(0), default=0, help="random seed (default: %(default)s)")
+    parser.add_argument("--seed", type=integer(0), default=0,
+                        help="random seed (default: %(default)s)")
     parser.add_argument("--out", default=None, metavar="DIR",
                         help="write linear_teacher.csv, linear_teacher.json and "
                              "linear_teacher.png into DIR")

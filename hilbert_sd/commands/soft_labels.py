@@ -53,7 +53,8 @@ def add_arguments(parser):
                         help="gradient-descent steps of every student (default: %(default)s)")
     parser.add_argument("--no-krr", action="store_true",
                         help="skip the squared-loss weighted-KRR students")
-    parser.add_argument("--seed", type=integer(0), default=0, help="random seed (default: %(default)s)")
+    parser.add_argument("--seed", type=integer(0), default=0,
+                        help="random seed (default: %(default)s)")
     parser.add_argument("--out", default=None, metavar="DIR",
                         help="write soft_labels.csv, soft_labels.json and soft_labels.png "
                              "into DIR")
