@@ -248,7 +248,7 @@ def test_run_refuses_a_grid_without_index(tmp_path, capsys):
 def test_bad_command_line_values(tmp_path, capsys):
     path = str(write(tmp_path, BASE))
     assert "--shard" in cli_error(capsys, "sweep", path, "--shard", "3/2")
-    assert "--jobs 0" in cli_error(capsys, "sweep", path, "--jobs", "0")
+    assert "--jobs: 0 is out of range" in cli_error(capsys, "sweep", path, "--jobs", "0")
     assert "--retry-failed needs --resume" in cli_error(capsys, "sweep", path, "--retry-failed")
     assert "not allowed with" in cli_error(capsys, "sweep", path, "--resume", "--overwrite")
 

@@ -117,8 +117,10 @@ def _figure(row):
     fig = plotting.plot_comparison(path, fit.comparison, inputs.K_test, inputs.X_test[:, 0],
                                    inputs.X[:, 0], inputs.y, truth=inputs.y_test, rounds=shown)
     gamma = row["config"]["kernel"].get("gamma")
-    fig.suptitle(f"Self-distillation on the reference data (RBF, gamma = {gamma:g}), "
-                 f"ε = {path.epsilon:g}")
+    data = row["config"]["data"]
+    what = ("the reference data" if data.get("path") == "hilbert_sd:data/mobahi_toy.csv"
+            else "the user's data (held-out rows as the test set)")
+    fig.suptitle(f"Self-distillation on {what} (RBF, gamma = {gamma:g}), ε = {path.epsilon:g}")
     return fig
 
 
