@@ -101,3 +101,13 @@ def test_unexpected_failure_exits_1(monkeypatch, capsys):
     monkeypatch.setattr(demo, "run", boom)
     assert main(["demo"]) == 1
     assert "unexpected failure: RuntimeError: kaput" in capsys.readouterr().err
+
+
+def test_linear_teacher_runs_with_its_defaults(tmp_path):
+    """Its default sizes started at n = d/50 = 1, below the generators' minimum of 2, so
+    ``hilbert-sd linear-teacher`` with no arguments exited 2."""
+    from hilbert_sd.experiments.linear_teacher import default_n_values
+
+    assert min(default_n_values(50)) == 2 and 50 in default_n_values(50)
+    assert main(["linear-teacher", "--out", str(tmp_path / "lt"), "--quiet"]) == 0
+    assert (tmp_path / "lt" / "linear_teacher.csv").exists()

@@ -65,7 +65,8 @@ COLUMNS = (
 
 
 def default_n_values(d):
-    """Training-set sizes across ``d``: from ``d/50`` to ``4d``, ``d`` itself included.
+    """Training-set sizes across ``d``: from ``d/50`` (at least 2, the smallest training set
+    the data generators accept) to ``4d``, ``d`` itself included.
 
     Parameters
     ----------
@@ -76,7 +77,7 @@ def default_n_values(d):
     list of int
     """
     fractions = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1.0, 1.5, 2.0, 4.0)
-    return sorted({max(1, int(round(f * d))) for f in fractions})
+    return sorted({max(2, int(round(f * d))) for f in fractions})
 
 
 @dataclass(repr=False)
