@@ -111,9 +111,6 @@ SPECTRUM_PARAMS = {
 }
 _LOW_RANK = ("randomized", "nystrom")
 
-SEEDS_DOC = ("seeds = 5 (seeds 0..4), seeds = [3, 7, 11], or seeds = {start = 100, count = 20}; "
-             "default: [0]")
-
 # keys of a data option that are file names: identified by their content hash instead
 _PATH_KEYS = ("path", "test_path")
 

@@ -206,16 +206,3 @@ class Param:
         if lo is not None:
             return f"{'>=' if self.low_inclusive else '>'} {lo:g}"
         return f"{'<=' if self.high_inclusive else '<'} {hi:g}"
-
-    def describe(self):
-        """Type, range and default in words (for the documentation and ``--help``)."""
-        kind = self.kind
-        parts = [f"array of {kind[:-5]}" if kind.endswith("_list") else kind]
-        if self.choices:
-            parts.append("one of " + ", ".join(self.choices))
-        if self.low is not None or self.high is not None:
-            parts.append(self._bound_text())
-        if not self.required:
-            parts.append(f"default {format_value(self.default)}" if self.default is not None
-                         else "optional")
-        return "; ".join(parts)

@@ -274,7 +274,6 @@ class ResultStore:
     def __init__(self, path, *, timeout=60.0, create=True, check=True):
         self.path = Path(path)
         self.timeout = float(timeout)
-        self.readonly = not create
         self._conn = None
         self._sidecars = None  # -wal/-shm present before a read-only (mode=ro) connection
         check_store_path(self.path, write=create)
