@@ -280,8 +280,11 @@ class _Passes:
     def _remote(self, Q, bounds, want_diag):
         client = self.client
         if self._X_future is None:
-            self._X_future = client.scatter(self.X, broadcast=True)
-        Q_future = client.scatter(Q, broadcast=True) if Q is not None else None
+            self._X_future = client.scatter(self.X, broadcast=True, hash=False)
+        # unique keys (hash=False): a key named by the content is shared with an earlier
+        # scatter of the same array, whose release can cancel this pass's tasks ("lost
+        # dependencies", seen when two spectra of the same X ran on one cluster)
+        Q_future = client.scatter(Q, broadcast=True, hash=False) if Q is not None else None
         flops = self._block_flops(Q)
         futures = [client.submit(_remote_block_product, flops, self._X_future, Q_future, s, e,
                                  self.kernel, self.params, want_diag, pure=False)
