@@ -358,10 +358,9 @@ def result_from_rows(rows):
     -------
     LinearTeacherResult
     """
-    done = sorted((r for r in rows if r["status"] == "done" and r["method"] == "linear_geometry"),
-                  key=lambda r: r.get("position") or 0)
-    if not done:
-        raise ValueError("no finished linear_geometry simulation to report on")
+    from hilbert_sd.experiments.reports import finished
+
+    done = finished(rows, "linear_geometry")
     order = list(dict.fromkeys(r["results"]["geometry"] for r in done))
     done.sort(key=lambda r: (order.index(r["results"]["geometry"]), r["results"]["n"]))
     table = [{c: (float("nan") if r["results"][c] is None else r["results"][c])

@@ -544,10 +544,9 @@ def report(rows, out_dir):
     dict
         ``{"files": [paths written, sorted], "summary": both tables}``.
     """
-    from hilbert_sd.experiments.reports import series
+    from hilbert_sd.experiments.reports import finished, series
 
-    done = sorted((r for r in rows if r["status"] == "done" and r["method"] == "optimal_mixing"),
-                  key=lambda r: r.get("position") or 0)
+    done = finished(rows, "optimal_mixing")
     xi = sorted((r for r in done if r["config"]["method"]["study"] == "xi"),
                 key=lambda r: r["config"]["method"]["noise_var"])
     kstep = [r for r in done if r["config"]["method"]["study"] == "kstep"]

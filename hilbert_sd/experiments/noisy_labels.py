@@ -755,10 +755,9 @@ def result_from_rows(rows):
     -------
     NoisyLabelsResult
     """
-    done = sorted((r for r in rows if r["status"] == "done" and r["method"] == "noisy_labels"),
-                  key=lambda r: r.get("position") or 0)
-    if not done:
-        raise ValueError("no finished noisy_labels simulation to report on")
+    from hilbert_sd.experiments.reports import finished
+
+    done = finished(rows, "noisy_labels")
     first = done[0]["config"]
     m, data, kernel = first["method"], first["data"], first["kernel"]
     seeds = list(dict.fromkeys(r["config"]["data"]["seed"] for r in done))

@@ -60,6 +60,31 @@ def run_rows(raw, *, name, progress=False):
             return sorted(store.rows(experiment=config.name), key=lambda r: r["position"])
 
 
+def finished(rows, method):
+    """The finished simulations of ``method`` among store rows, in the sweep's order.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Rows of :meth:`~hilbert_sd.experiments.store.ResultStore.rows`.
+    method : str
+
+    Returns
+    -------
+    list of dict
+
+    Raises
+    ------
+    ValueError
+        When there is none to report on.
+    """
+    done = sorted((r for r in rows if r["status"] == "done" and r["method"] == method),
+                  key=lambda r: r.get("position") or 0)
+    if not done:
+        raise ValueError(f"no finished {method} simulation to report on")
+    return done
+
+
 def series(results, name):
     """The per-round values ``name[0]``, ``name[1]``, ... of a results dict, as an array."""
     values = []

@@ -209,10 +209,9 @@ def report(rows, out_dir):
     """
     from hilbert_sd.experiments.tables import write_records
 
-    done = sorted((r for r in rows if r["status"] == "done" and r["method"] == "early_stopping"),
-                  key=lambda r: r.get("position") or 0)
-    if not done:
-        raise ValueError("no finished early_stopping simulation to report on")
+    from hilbert_sd.experiments.reports import finished
+
+    done = finished(rows, "early_stopping")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     budgets = [_budget(r) for r in done]

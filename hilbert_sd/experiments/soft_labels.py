@@ -706,12 +706,9 @@ def result_from_rows(rows):
     -------
     SoftLabelsResult
     """
-    from hilbert_sd.experiments.reports import series
+    from hilbert_sd.experiments.reports import finished, series
 
-    done = sorted((r for r in rows if r["status"] == "done" and r["method"] == "soft_labels"),
-                  key=lambda r: r.get("position") or 0)
-    if not done:
-        raise ValueError("no finished soft_labels simulation to report on")
+    done = finished(rows, "soft_labels")
     row = done[0]
     res, c = row["results"], row["config"]
     m, data = c["method"], c["data"]
