@@ -49,7 +49,8 @@ def main(argv=None):
                     student_steps=2, krr=False)                      # warm-up
 
     t0 = time.perf_counter()
-    # through the one runner, which runs a serial sweep's simulation with every BLAS thread
+    # through the one runner (its simulations run on one BLAS thread; the limit here also holds
+    # the group's preparation, Gram matrix and eigendecomposition, to --threads)
     with threadpool_limits(limits=args.threads, user_api="blas"):
         result = run_soft_labels(args.n, progress=True)
     experiment = time.perf_counter() - t0
