@@ -22,7 +22,6 @@ Geometries
 import json
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -169,14 +168,10 @@ class LinearTeacherResult:
         list of pathlib.Path
             The three files, in that order (the figure at 110 dpi).
         """
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        paths = [out / "linear_teacher.csv", out / "linear_teacher.json",
-                 out / "linear_teacher.png"]
-        self.to_csv(paths[0])
-        self.to_json(paths[1])
-        self.plot().savefig(paths[2], dpi=110)
-        return paths
+        from hilbert_sd.experiments.tables import save_csv_json_figure
+
+        return save_csv_json_figure(out_dir, "linear_teacher", csv=self.to_csv,
+                                    json=self.to_json, figure=self.plot)
 
     def __repr__(self):
         c = self.config

@@ -122,15 +122,11 @@ class _Study:
         list of pathlib.Path
             The three files, in that order (the figure at 110 dpi).
         """
-        from hilbert_sd.experiments.tables import write_records
+        from hilbert_sd.experiments.tables import save_csv_json_figure, write_records
 
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        paths = [out / f"{self.NAME}.{ext}" for ext in ("csv", "json", "png")]
-        write_records(self.records(), paths[0])
-        self.to_json(paths[1])
-        self.plot().savefig(paths[2], dpi=110)
-        return paths
+        return save_csv_json_figure(out_dir, self.NAME,
+                                    csv=lambda path: write_records(self.records(), path),
+                                    json=self.to_json, figure=self.plot)
 
 
 class OptimalXiResult(_Study):

@@ -40,7 +40,6 @@ import json
 import math
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from scipy.special import log_softmax, softmax
@@ -211,17 +210,10 @@ class SoftLabelsResult:
         list of pathlib.Path
             The three files, in that order (the figure at 110 dpi).
         """
-        import matplotlib.pyplot as plt
+        from hilbert_sd.experiments.tables import save_csv_json_figure
 
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        paths = [out / "soft_labels.csv", out / "soft_labels.json", out / "soft_labels.png"]
-        self.to_csv(paths[0])
-        self.to_json(paths[1])
-        fig = self.plot()
-        fig.savefig(paths[2], dpi=110)
-        plt.close(fig)
-        return paths
+        return save_csv_json_figure(out_dir, "soft_labels", csv=self.to_csv, json=self.to_json,
+                                    figure=self.plot)
 
     def __repr__(self):
         c = self.config

@@ -12,7 +12,8 @@ import re
 import sys
 
 __all__ = [
-    "write_records","format_table", "format_value", "result_columns", "tidy_table", "write_csv"]
+    "format_table", "format_value", "result_columns", "save_csv_json_figure", "tidy_table",
+    "write_csv", "write_records"]
 
 _SERIES = re.compile(r"^(.*)\[(\d+)\]$")
 _IDENTITY = ("key", "experiment", "method", "seed", "status")
@@ -171,3 +172,39 @@ def format_table(header, data, *, max_width=40):
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def save_csv_json_figure(out_dir, name, *, csv, json, figure, dpi=110):
+    """Write ``NAME.csv``, ``NAME.json`` and ``NAME.png`` into ``out_dir``: the three files of a
+    study result's ``save``.
+
+    Parameters
+    ----------
+    out_dir : str or path-like
+        Created if missing.
+    name : str
+        The files' stem.
+    csv, json : callable
+        Write the table / the JSON record to the path they are given.
+    figure : callable
+        Returns the matplotlib Figure to save (closed afterwards).
+    dpi : int, default=110
+
+    Returns
+    -------
+    list of pathlib.Path
+        The three files, in that order.
+    """
+    from pathlib import Path
+
+    import matplotlib.pyplot as plt
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{name}.{ext}" for ext in ("csv", "json", "png")]
+    csv(paths[0])
+    json(paths[1])
+    fig = figure()
+    fig.savefig(paths[2], dpi=dpi)
+    plt.close(fig)
+    return paths
