@@ -364,15 +364,6 @@ class NystromSpectrum(LowRankSpectrum):
         return self._blocks.block_size
 
     # ---- products --------------------------------------------------------------------------
-    def project(self, v):
-        """Eigen-coefficients ``Uᵀ v`` (and the tail norm last) of a vector (n,) or matrix
-        (n, m): two streaming passes, remembered as :meth:`Spectrum.project` does. A vector
-        shares the entry of its (n, 1) column (the paths project ``y.reshape(n, -1)``)."""
-        v = np.asarray(v, dtype=np.float64)
-        if v.ndim == 1:
-            return super().project(v[:, None])[:, 0]
-        return super().project(v)
-
     def _project_top(self, v):
         """``Uᵀ v = Gᵀ (Cᵀ v)``: one streaming pass."""
         return self._G.T @ self._blocks.ctv(v)

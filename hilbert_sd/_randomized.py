@@ -158,40 +158,6 @@ class RandomizedSpectrum(LowRankSpectrum):
         out[:, :-1] = K_new @ self._basis
         return out
 
-    def project_points(self, X_new):
-        """Features ``k(X_new, X) U_r`` (and the tail's zero column) of new inputs, for a
-        spectrum built from inputs (``decompose(X=..., method="randomized", rank=r)``).
-
-        The kernel rows are evaluated in blocks of new points, never more than about 64 MB
-        of them at once.
-
-        Parameters
-        ----------
-        X_new : array-like of shape (n_new, p)
-
-        Returns
-        -------
-        ndarray of shape (n_new, r + 1)
-
-        Raises
-        ------
-        ValueError
-            For a spectrum built from a kernel matrix (it does not know the kernel: use
-            :meth:`project_rows` with ``k(X_new, X)``), or X_new of the wrong shape.
-        """
-        if self._inputs is None:
-            return super().project_points(X_new)  # raises the base class's message
-        X, kernel, params = self._inputs
-        X_new = as_float_array(X_new, "X_new", ndim=2, allow_empty=True)
-        if X_new.shape[1] != X.shape[1]:
-            raise ValueError(f"X_new must have shape (n_new, {X.shape[1]}); got {X_new.shape}")
-        out = np.zeros((X_new.shape[0], self.rank + 1))
-        step = _block_rows(self.n)
-        for i in range(0, X_new.shape[0], step):
-            block = kernels.gram(X_new[i:i + step], X, kernel=kernel, **params)
-            out[i:i + step, :-1] = block @ self._basis
-        return out
-
     def basis(self, rank=None):
         """The top-``rank`` eigenvectors ``U_r[:, :rank]`` (all r held when None), a
         read-only (n, rank) view.

@@ -112,7 +112,7 @@ class DistillationPath(SpectralPath):
     def _certify(self):
         """Intervals of the exact run from the top-r eigenpairs (see :attr:`certificate`)."""
         spectrum = self.spectrum
-        if (not getattr(spectrum, "certifiable", False) or self.epsilon is None
+        if (not spectrum.certifiable or self.epsilon is None
                 or self._per_round or self.mix != 0.0):
             return None
         from hilbert_sd.certificates import distillation_intervals

@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 import scipy.linalg
 
-from hilbert_sd._validation import check_kernel_rows, check_square_symmetric
+from hilbert_sd._validation import as_float_array, check_kernel_rows, check_square_symmetric
 from hilbert_sd.exceptions import NumericalWarning
 
 __all__ = ["LowRankSpectrum", "SpectralPath", "Spectrum", "as_spectrum", "clip_tolerance",
@@ -62,6 +62,9 @@ class Spectrum:
     method = "dense"
     #: whether the spectrum holds only the top eigenpairs (:class:`LowRankSpectrum`)
     is_low_rank = False
+    #: whether :func:`hilbert_sd.self_distill` certifies the exact run from it (an exact
+    #: spectrum needs no certificate)
+    certifiable = False
 
     def __init__(self, eigenvalues, eigenvectors, n_clipped=0, most_negative=0.0,
                  rank_tolerance=0.0):
@@ -100,8 +103,8 @@ class Spectrum:
         from hilbert_sd.kernels import gram
 
         X, kernel, params = self._inputs
-        X_new = np.asarray(X_new, dtype=np.float64)
-        if X_new.ndim != 2 or X_new.shape[1] != X.shape[1]:
+        X_new = as_float_array(X_new, "X_new", ndim=2, allow_empty=True)
+        if X_new.shape[1] != X.shape[1]:
             raise ValueError(f"X_new must have shape (n_new, {X.shape[1]}); got {X_new.shape}")
         out = np.empty((X_new.shape[0], self.eigenvalues.shape[0]))
         step = max(1, (1 << 21) // max(self.n, 1))
@@ -149,9 +152,14 @@ class Spectrum:
         key = (v.shape, hashlib.blake2b(v.view(np.uint8), digest_size=16).digest())
         z = self._projections.get(key)
         if z is None:
-            z = self._project_uncached(v)
-            z.flags.writeable = False
-            if len(self._projections) >= 4:
+            if v.ndim == 1:
+                # a view of its (n, 1) column's entry: the paths project y.reshape(n, -1), so
+                # a vector and its column cost one projection (two passes on a Nyström one)
+                z = self.project(v[:, None])[:, 0]
+            else:
+                z = self._project_uncached(v)
+                z.flags.writeable = False
+            if len(self._projections) >= 8:
                 self._projections.pop(next(iter(self._projections)))
             self._projections[key] = z
         return z

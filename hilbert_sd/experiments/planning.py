@@ -128,7 +128,7 @@ class GroupCache:
     def test_projection(self):
         if self._test_projection is None and self.X_test is not None:
             spectrum = self.spectrum
-            if getattr(spectrum, "is_low_rank", False):
+            if spectrum.is_low_rank:
                 # a low-rank basis is defined through the inputs (landmarks, range finder):
                 # the spectrum evaluates the test points itself
                 t0 = time.perf_counter()
