@@ -17,6 +17,7 @@ from hilbert_sd import (GradientFlowKernelRegressor, NumericalWarning, SelfDisti
                         self_distill)
 from hilbert_sd.kernels import gram
 from hilbert_sd.spectral import decompose
+from naive import naive_self_distill
 
 
 def _data(n=80, p=2, seed=0):
@@ -142,6 +143,12 @@ def test_exact_solvers_are_unchanged_by_the_new_parameters():
                                path.predict(gram(X_new, X, kernel="rbf", gamma=2.0)),
                                rtol=1e-10, atol=1e-12)
     assert m.certificate_ is None
+    # and an independent reference: literal kernel-ridge refits, round after round
+    K = gram(X, kernel="rbf", gamma=2.0)
+    alphas, _, new = naive_self_distill(K, y, epsilon=0.02, n_rounds=2,
+                                        K_new=gram(X_new, X, kernel="rbf", gamma=2.0))
+    np.testing.assert_allclose(m.alphas_, alphas, rtol=1e-8)
+    np.testing.assert_allclose(m.predict(X_new), new[-1], rtol=1e-7, atol=1e-10)
 
 
 # ------------------------------------------------------------------------------- Nyström
