@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 __all__ = ["UsageError", "atomic_output", "build_parser", "export_csv", "integer", "key_value",
-           "main", "number", "output_dir"]
+           "main", "number", "output_dir", "param_option"]
 
 
 class UsageError(Exception):
@@ -103,6 +103,71 @@ def integer(low=None, high=None, *, also=()):
 
     parse.allowed = allowed
     return parse
+
+
+_FROM_PARAM = object()
+
+
+def param_option(parser, flag, param, *, default=_FROM_PARAM, many=False, aliases=None,
+                 doc=None, more="", **kwargs):
+    """Declare the option ``flag`` from a config parameter: one source for its type, range,
+    choices, default and help (the :class:`~hilbert_sd.experiments.schema.Param` of the
+    registry that the config validator and the library functions check against).
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser or argument group
+    flag : str or tuple of str
+        E.g. ``"--ema-a"``, or several spellings ``("--seeds", "--seed")``.
+    param : hilbert_sd.experiments.schema.Param
+        Usually :func:`hilbert_sd.experiments.registry.parameter`.
+    default : object, optional
+        The option's default; by default the parameter's (None when it has none).
+    many : bool, default=False
+        Comma-separated values into a list (:meth:`Param.parse_text`).
+    aliases : dict of str to str, optional
+        Other spellings accepted on the command line, e.g. ``{"symmetric-other":
+        "symmetric_other"}``.
+    doc : str, optional
+        Help text in place of the parameter's own (where the command gives it another
+        meaning, e.g. a seed per data set).
+    more : str, optional
+        Help text after the parameter's own; the default is not repeated when it says it.
+    **kwargs
+        Passed to ``add_argument`` (``nargs``, ``metavar``, ``dest``).
+
+    Returns
+    -------
+    argparse.Action
+
+    Notes
+    -----
+    A bad value is argparse's one-line error ``argument FLAG: 'VALUE' is out of range;
+    allowed: ...`` with exit status 2, before any work.
+    """
+    aliases = dict(aliases or {})
+
+    def parse(text):
+        try:
+            return param.parse_text(aliases.get(text, text), many=many)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    if default is _FROM_PARAM:
+        default = None if param.required else param.default
+    if param.choices is not None and "metavar" not in kwargs:
+        kwargs["metavar"] = "{" + ",".join(param.choices) + "}"
+    shown = "none" if default is None else (
+        ",".join(map(str, default)) if isinstance(default, (list, tuple)) else default)
+    text = " ".join(t for t in (param.doc if doc is None else doc, more) if t)
+    text = f"{text}; {param.allowed()}"
+    if "default" not in text:
+        text += f" (default: {shown})"
+    flags = (flag,) if isinstance(flag, str) else tuple(flag)
+    action = parser.add_argument(*flags, type=parse, default=default,
+                                 help=text.replace("%", "%%"), **kwargs)
+    action.param = param  # what the option checks against (tests read it)
+    return action
 
 
 def key_value(text):

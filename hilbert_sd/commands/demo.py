@@ -30,20 +30,23 @@ stopping. CSV columns: docs/getting_started ("The demo's table")."""
 
 
 def add_arguments(parser):
-    from hilbert_sd.cli import number
+    from hilbert_sd.cli import number, param_option
+    from hilbert_sd.experiments.registry import parameter
 
     parser.add_argument("--out", default="demo_out", metavar="DIR",
                         help="directory for figures (PNG) and results (CSV, JSON); "
                              "default: %(default)s")
-    parser.add_argument("--epsilon", type=number(0, low_open=True), nargs="+", metavar="EPS",
-                        default=None,
-                        help="budgets on the mean squared training error, below ||y||^2/n "
-                             "and large enough that the collapse round (M6 lower bound) is "
-                             f"below {MAX_ROUNDS} (default: 0.001 0.005 0.02 0.1, scaled by "
-                             "||y||^2/n / 0.57354 with --data)")
-    parser.add_argument("--gamma", type=number(0, low_open=True), default=None,
-                        help="RBF kernel parameter (default: 80 for the reference data; with "
-                             "--data 1/(p var(X)) of the training inputs)")
+    param_option(parser, "--epsilon", parameter("method", "early_stopping", "epsilon"),
+                 nargs="+", metavar="EPS", default=None,
+                 doc="budgets on the mean squared training error, below ||y||^2/n and large "
+                     "enough that the collapse round (M6 lower bound) is below "
+                     f"{MAX_ROUNDS}",
+                 more="(default: 0.001 0.005 0.02 0.1, scaled by ||y||^2/n / 0.57354 with "
+                      "--data)")
+    param_option(parser, "--gamma", parameter("kernel", "rbf", "gamma"),
+                 doc="RBF kernel parameter",
+                 more="(default: 80 for the reference data; with --data 1/(p var(X)) of the "
+                      "training inputs)")
     data = parser.add_argument_group("your own data (CSV)")
     data.add_argument("--data", metavar="FILE.csv", default=None,
                       help="run the study on this CSV file instead of the reference data")

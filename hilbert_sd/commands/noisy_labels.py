@@ -15,52 +15,50 @@ DEFAULT_SIZES = {"clustered": (2000, 1000), "digits": (1200, N_DIGITS - 1200)}
 
 
 def add_arguments(parser):
-    from hilbert_sd.cli import integer, number
+    from dataclasses import replace
 
-    parser.add_argument("--n", type=integer(2), default=None,
-                        help="training samples (default: 2000 for clustered, 1200 for digits)")
-    parser.add_argument("--n-test", type=integer(1), default=None,
-                        help="test samples, clean labels (default: 1000 for clustered; for "
-                             f"digits the rest of the {N_DIGITS} digits, 597 with the default "
-                             "--n)")
-    parser.add_argument("--noise", type=number(0, 1), nargs="+", metavar="RATE",
-                        default=[0.2, 0.4, 0.6, 0.8],
-                        help="label-noise rates in [0, 1] (default: 0.2 0.4 0.6 0.8)")
-    parser.add_argument("--noise-model", default="symmetric",
-                        choices=("symmetric", "symmetric_other", "symmetric-other", "pair"),
-                        help="symmetric over all classes, over the other classes, or pair flip "
-                             "(default: %(default)s)")
-    parser.add_argument("--seeds", "--seed", type=integer(0), nargs="+", default=[0],
-                        metavar="SEED",
-                        help="one data set and noise draw per seed (default: 0)")
+    from hilbert_sd.cli import param_option
+    from hilbert_sd.experiments.registry import parameter
+
+    def method(key):
+        return parameter("method", "noisy_labels", key)
+
+    clustered = parameter("data", "clustered", "n_samples")
+    param_option(parser, "--n", clustered, default=None, doc="training samples",
+                 more="(default: 2000 for clustered, 1200 for digits)")
+    # the study is scored on test points: at least one
+    param_option(parser, "--n-test", replace(parameter("data", "clustered", "n_test"), low=1),
+                 default=None, doc="test samples, clean labels",
+                 more=f"(default: 1000 for clustered; for digits the rest of the {N_DIGITS} "
+                      "digits, 597 with the default --n)")
+    param_option(parser, "--noise", method("noise_rate"), nargs="+", metavar="RATE",
+                 default=[0.2, 0.4, 0.6, 0.8])
+    param_option(parser, "--noise-model", method("noise_model"),
+                 aliases={"symmetric-other": "symmetric_other"})
+    param_option(parser, ("--seeds", "--seed"), parameter("data", "clustered", "seed"),
+                 nargs="+", default=[0], metavar="SEED",
+                 doc="one data set and noise draw per seed")
     parser.add_argument("--kernel", default="arccos", choices=("arccos", "ntk"),
                         help="NTK of a two-layer ReLU network on the sphere, or of a deep "
                              "fully-connected ReLU network (default: %(default)s)")
-    parser.add_argument("--depth", type=integer(1), default=1,
-                        help="hidden layers of the 'ntk' kernel (default: %(default)s)")
+    param_option(parser, "--depth", parameter("kernel", "ntk", "depth"),
+                 more="of the 'ntk' kernel")
     parser.add_argument("--dataset", default="clustered", choices=("clustered", "digits"),
                         help="generated Gaussian clusters or scikit-learn's bundled digits "
                              "(default: %(default)s)")
-    parser.add_argument("--t-end", type=integer(1), default=100_000,
-                        help="last gradient step (default: %(default)s)")
-    parser.add_argument("--learning-rate", type=number(0, low_open=True), default=None,
-                        help="step eta, below the stability limit of every rule (checked "
-                             "before the run: 2/lambda_max for gradient descent, less for the "
-                             "'ema' rules; default: 1/lambda_max)")
-    parser.add_argument("--ema-a", type=number(0, 1), default=0.1,
-                        help="weight of the 'ema' rules; their limit is KRR with ridge a/eta "
-                             "(default: %(default)s)")
-    parser.add_argument("--anchored-a", type=number(0, 1), default=0.5,
-                        help="constant weight of the soft anchored rule (default: %(default)s)")
-    parser.add_argument("--hard-a", type=number(0, 1), default=0.7,
-                        help="constant weight of the hard anchored rule, from step "
-                             "ceil(1/(eta lambda_C)) on (C classes; gradient descent before, "
-                             "so that early predictions are not locked in). Above 1/2 the "
-                             "rule's own predictions outvote the noisy labels; at or below "
-                             "1/2 it ends where gradient descent does (default: %(default)s)")
-    parser.add_argument("--refresh-per-decade", type=integer(1), default=20,
-                        help="refreshes of the hard labels / accuracy weight per decade of "
-                             "steps (default: %(default)s)")
+    param_option(parser, "--t-end", method("t_end"))
+    param_option(parser, "--learning-rate", method("learning_rate"),
+                 more="(below the stability limit of every rule, checked before the run: "
+                      "2/lambda_max for gradient descent, less for the 'ema' rules)")
+    param_option(parser, "--ema-a", method("ema_a"),
+                 more="(their limit is KRR with ridge a/eta)")
+    param_option(parser, "--anchored-a", method("anchored_a"))
+    param_option(parser, "--hard-a", method("hard_a"),
+                 more="from step ceil(1/(eta lambda_C)) on (C classes; gradient descent "
+                      "before, so that early predictions are not locked in). Above 1/2 the "
+                      "rule's own predictions outvote the noisy labels; at or below 1/2 it "
+                      "ends where gradient descent does")
+    param_option(parser, "--refresh-per-decade", method("refresh_per_decade"))
     parser.add_argument("--out", default="noisy_labels_out", metavar="DIR",
                         help="directory for figures (PNG) and results (CSV, JSON); "
                              "default: %(default)s")
@@ -91,7 +89,7 @@ def _raw(args, n, n_test):
 
     return noisy_labels_config(
         n, n_test=n_test, noise_rates=args.noise,
-        noise_model=args.noise_model.replace("-", "_"), seeds=args.seeds, kernel=args.kernel,
+        noise_model=args.noise_model, seeds=args.seeds, kernel=args.kernel,
         kernel_params={"depth": args.depth} if args.kernel == "ntk" else None,
         dataset=args.dataset, t_end=args.t_end, learning_rate=args.learning_rate,
         ema_a=args.ema_a, anchored_a=args.anchored_a, hard_a=args.hard_a,

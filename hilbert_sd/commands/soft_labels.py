@@ -11,50 +11,32 @@ HELP = ("soft labels: a kernel teacher distilled into kernel students with hard 
         "regularization samples")
 
 
-def _float_list(text):
-    import argparse
-    import math
-
-    try:
-        values = [float(v) for v in text.replace(",", " ").split()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated numbers > 0, "
-                                         "e.g. 1,2,4,8") from None
-    if not values:
-        raise argparse.ArgumentTypeError("empty; allowed: comma-separated finite numbers > 0")
-    bad = [v for v in values if not (v > 0 and math.isfinite(v))]
-    if bad:
-        raise argparse.ArgumentTypeError(f"contains {bad[0]:g}; allowed: finite numbers > 0")
-    return values
-
-
 def add_arguments(parser):
-    from hilbert_sd.cli import integer, number
+    from dataclasses import replace
 
-    parser.add_argument("--n", type=integer(2), default=2000,
-                        help="training samples of the teacher (the pool; default: %(default)s)")
-    parser.add_argument("--n-test", type=integer(1), default=1000,
-                        help="clean test samples (default: %(default)s)")
-    parser.add_argument("--temperatures", type=_float_list, default=[1.0, 2.0, 4.0, 8.0],
-                        metavar="T1,T2,...", help="distillation temperatures (default: 1,2,4,8)")
-    parser.add_argument("--members", type=integer(2), default=8,
-                        help="students per configuration: the ensemble of the bias-variance "
-                             "decomposition (default: %(default)s)")
-    parser.add_argument("--resample", choices=("fresh", "bootstrap"), default="fresh",
-                        help="students' training sets: disjoint fresh parts of the pool or "
-                             "bootstrap resamples (default: %(default)s)")
-    parser.add_argument("--student-size", type=integer(2), default=None,
-                        help="training samples per student (default: n // members)")
-    parser.add_argument("--a", type=number(0, low_open=True), default=1.0,
-                        help="weight of the soft-label term (default: %(default)s)")
-    parser.add_argument("--teacher-steps", type=integer(1), default=300,
-                        help="gradient-descent steps of the teacher (default: %(default)s)")
-    parser.add_argument("--student-steps", type=integer(1), default=300,
-                        help="gradient-descent steps of every student (default: %(default)s)")
+    from hilbert_sd.cli import param_option
+    from hilbert_sd.experiments.registry import parameter
+
+    def method(key):
+        return parameter("method", "soft_labels", key)
+
+    param_option(parser, "--n", parameter("data", "clustered", "n_samples"), default=2000,
+                 doc="training samples of the teacher (the pool)")
+    # the study is scored on test points: at least one
+    param_option(parser, "--n-test", replace(parameter("data", "clustered", "n_test"), low=1),
+                 default=1000, doc="clean test samples")
+    param_option(parser, "--temperatures", method("temperatures"), metavar="T1,T2,...")
+    param_option(parser, "--members", method("n_members"),
+                 more="(the ensemble of the bias-variance decomposition)")
+    param_option(parser, "--resample", method("resample"))
+    param_option(parser, "--student-size", method("student_size"))
+    param_option(parser, "--a", method("a"))
+    param_option(parser, "--teacher-steps", method("teacher_steps"))
+    param_option(parser, "--student-steps", method("student_steps"))
     parser.add_argument("--no-krr", action="store_true",
                         help="skip the squared-loss weighted-KRR students")
-    parser.add_argument("--seed", type=integer(0), default=0,
-                        help="random seed (default: %(default)s)")
+    param_option(parser, "--seed", parameter("data", "clustered", "seed"),
+                 doc="seed of the data and of the students' resampling")
     parser.add_argument("--out", default=None, metavar="DIR",
                         help="write soft_labels.csv, soft_labels.json and soft_labels.png "
                              "into DIR")

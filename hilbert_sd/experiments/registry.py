@@ -38,6 +38,7 @@ __all__ = [
     "NamedExperiment",
     "get_method",
     "load_attribute",
+    "parameter",
     "register_method",
     "register_named_experiment",
 ]
@@ -280,6 +281,36 @@ def register_method(name, run, *, params=None, requires=("kernel", "spectrum"), 
                       check=check, summary=summary, batch=batch)
     METHODS[name] = spec
     return spec
+
+
+def parameter(table, name, key):
+    """The :class:`Param` of ``key`` in a registered method, data generator or kernel.
+
+    The one declaration of a parameter's type, range, default and meaning, which the config
+    validator, the library functions (through it) and the command line's options
+    (:func:`hilbert_sd.cli.param_option`) all use.
+
+    Parameters
+    ----------
+    table : {"method", "data", "kernel"}
+    name : str
+        The method, generator or kernel, e.g. ``"noisy_labels"``, ``"clustered"``, ``"ntk"``.
+    key : str
+        The parameter, e.g. ``"ema_a"``.
+
+    Returns
+    -------
+    Param
+
+    Raises
+    ------
+    KeyError
+        Naming what is not registered (a bug of the caller).
+    """
+    params = {"method": lambda: METHODS[name].params,
+              "data": lambda: GENERATORS[name].params,
+              "kernel": lambda: KERNELS[name]}[table]()
+    return params[key]
 
 
 def get_method(name, *, allow_import=False):

@@ -188,6 +188,76 @@ class Param:
             return out, problems
         raise AssertionError(f"unknown parameter kind {kind!r}")  # a bug in a schema
 
+    def allowed(self):
+        """What the parameter accepts, in words: the ``allowed:`` part of error messages and
+        of the command line's help (e.g. ``a number in [0, 1]``, ``an integer >= 1``,
+        ``one of "fresh", "bootstrap"``)."""
+        if self.choices is not None:
+            text = "one of " + ", ".join(f'"{c}"' for c in self.choices)
+        else:
+            text = {"float": "a number" if self.allow_inf else "a finite number",
+                    "int": "an integer", "bool": "true or false", "str": "a string"
+                    }[self.kind.removesuffix("_list")]
+            if self.low is not None or self.high is not None:
+                text += " " + self._bound_text()
+        if self.kind.endswith("_list"):
+            text = f"comma-separated values, each {text}"
+        return text
+
+    def parse_text(self, text, *, many=False):
+        """A command-line value: parse ``text`` to this parameter's type and check it.
+
+        Parameters
+        ----------
+        text : str
+        many : bool, default=False
+            Parse comma- (or space-) separated values, each checked, into a list. A list
+            parameter (``"float_list"``, ``"str_list"``) is always parsed so.
+
+        Returns
+        -------
+        object
+            The checked value (a list with ``many`` or a list kind).
+
+        Raises
+        ------
+        ValueError
+            One line naming ``text`` and :meth:`allowed`.
+        """
+        listed = many or self.kind.endswith("_list")
+        scalar = Param(self.kind.removesuffix("_list"), low=self.low, high=self.high,
+                       low_inclusive=self.low_inclusive, high_inclusive=self.high_inclusive,
+                       allow_inf=self.allow_inf, choices=self.choices)
+        parts = text.replace(",", " ").split() if listed else [text]
+        if not parts:
+            raise ValueError(f"{text!r} is empty; allowed: {self.allowed()}")
+        values = []
+        for part in parts:
+            value = scalar._from_text(part)
+            if value is None:
+                noun = {"float": "a number", "int": "an integer"}.get(scalar.kind,
+                                                                       "true or false")
+                raise ValueError(f"{part!r} is not {noun}; allowed: {self.allowed()}")
+            value, problems = scalar.check(value, "")
+            if problems:
+                shown = repr(part) if part != text else repr(text)
+                raise ValueError(f"{shown} is out of range; allowed: {self.allowed()}")
+            values.append(value)
+        return values if listed else values[0]
+
+    def _from_text(self, text):
+        """``text`` as a value of this (scalar) kind, or None when it is not one."""
+        try:
+            if self.kind == "float":
+                return float(text)
+            if self.kind == "int":
+                return int(text)
+        except ValueError:
+            return None
+        if self.kind == "bool":
+            return {"true": True, "false": False}.get(text.lower())
+        return text
+
     def _range(self, value, path, given=None):
         lo, hi = self.low, self.high
         shown = format_value(value if given is None else given)
