@@ -10,7 +10,8 @@ They are discovered at start-up, so adding a subcommand never touches this file.
 belong inside ``run``.
 
 Exit status: 0 on success, 2 on bad arguments or bad input (one line on stderr, no traceback),
-1 on an unexpected failure (one line, plus the traceback with ``--debug``). A command that fails
+1 on an unexpected failure (one line, plus the traceback with ``--debug``), 141 (quietly) when
+the reader of the output stops early, as ``hilbert-sd results DB | head`` does. A command that fails
 leaves no directory behind that it created and left empty (``--out``, the directories of
 ``--store``); files it exports are written to a temporary file and renamed into place
 (:func:`atomic_output`), so a failed export leaves the previous file, not a truncated one.
@@ -346,6 +347,14 @@ def main(argv=None):
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader of stdout stopped early (``hilbert-sd results DB | head``): what it read
+        # is all it wanted. Exit quietly, as a tool killed by SIGPIPE does (status 128 + 13),
+        # with stdout pointed at /dev/null so that the interpreter's final flush is silent.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 141
     except (ValueError, OSError) as exc:
         # Bad input (values out of range, unreadable or malformed files).
         print(f"error: {_one_line(exc)}", file=sys.stderr)

@@ -82,10 +82,10 @@ def _produce(exp, config, out, args):
 
     from hilbert_sd.cli import export_csv
     from hilbert_sd.experiments.registry import load_attribute
+    from hilbert_sd.commands.sweep import open_store
     from hilbert_sd.experiments.runner import interrupt_on_sigterm, run_sweep
-    from hilbert_sd.experiments.store import ResultStore
 
-    with ResultStore(out / "results.db") as store, interrupt_on_sigterm():
+    with open_store(out / "results.db") as store, interrupt_on_sigterm():
         report = run_sweep(config, store, jobs=args.jobs, scheduler=args.scheduler,
                            resume=not args.overwrite, overwrite=args.overwrite,
                            progress=not args.quiet)

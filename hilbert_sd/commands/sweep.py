@@ -3,6 +3,9 @@
 NAME = "sweep"
 HELP = "run every simulation of an experiment config (grids x seeds) into a results store"
 
+from contextlib import contextmanager  # noqa: E402 (light, after the command's identity)
+from pathlib import Path  # noqa: E402
+
 
 def add_arguments(parser):
     """Declare the options of ``hilbert-sd sweep``."""
@@ -106,6 +109,64 @@ def check_scheduler(scheduler):
     if scheduler is not None and importlib.util.find_spec("distributed") is None:
         raise UsageError("--scheduler needs dask.distributed, an optional dependency: "
                          "pip install 'hilbert_sd[distributed]'")
+    if scheduler is None or scheduler == "local":
+        return
+    import socket
+    from urllib.parse import urlsplit
+
+    # A scheduler that refuses the connection, or whose host does not resolve, is refused
+    # here, at once and before any output; one that does not answer is left to dask's own
+    # timeout, and addresses of other protocols (ucx://, inproc://) to dask altogether.
+    try:
+        parts = urlsplit(scheduler if "://" in scheduler else f"tcp://{scheduler}")
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        raise UsageError(f"--scheduler {scheduler!r}: allowed: 'local' or a Dask scheduler "
+                         "address such as tcp://HOST:8786") from None
+    if parts.scheme not in ("tcp", "tls") or not host or port is None:
+        return
+    try:
+        socket.create_connection((host, port), timeout=2.0).close()
+    except ConnectionRefusedError:
+        raise UsageError(f"--scheduler {scheduler!r}: nothing listens at {host}:{port} "
+                         "(connection refused); start the scheduler or check the "
+                         "address") from None
+    except socket.gaierror as exc:
+        raise UsageError(f"--scheduler {scheduler!r}: cannot resolve {host!r} "
+                         f"({exc.strerror}); check the address") from None
+    except OSError:
+        pass  # unreachable for now (a timeout, a route): dask reports it after its timeout
+
+
+@contextmanager
+def open_store(path):
+    """Open the results store for a run; if the run fails before a row is stored, remove a
+    store that this run created (a sweep refused by an unreachable Dask scheduler, say,
+    leaves no empty ``results.db`` behind).
+
+    Yields
+    ------
+    hilbert_sd.experiments.store.ResultStore
+    """
+    from hilbert_sd.experiments.store import ResultStore
+
+    path = Path(path)
+    created = not path.exists()
+    store = ResultStore(path)
+    try:
+        with store:
+            yield store
+    except BaseException:
+        if created:
+            try:
+                with ResultStore(path) as again:
+                    empty = again.count() == 0 and not again.experiments()
+            except (ValueError, OSError):
+                empty = False
+            if empty:
+                for name in (path.name, f"{path.name}-wal", f"{path.name}-shm"):
+                    path.with_name(name).unlink(missing_ok=True)
+        raise
 
 
 def run(args):
@@ -116,7 +177,7 @@ def run(args):
     from hilbert_sd.cli import UsageError, export_csv
     from hilbert_sd.experiments.config import load_config
     from hilbert_sd.experiments.runner import interrupt_on_sigterm, run_sweep
-    from hilbert_sd.experiments.store import ResultStore, check_store_path
+    from hilbert_sd.experiments.store import check_store_path
 
     if args.retry_failed and not args.resume:
         raise UsageError("--retry-failed needs --resume")
@@ -138,7 +199,7 @@ def run(args):
         print(f"{config.name}: {len(sims)} simulation(s) in {groups} eigendecomposition "
               f"group(s); grid axes: {axes}; store: {path}")
         return 0
-    with ResultStore(path) as store, interrupt_on_sigterm():
+    with open_store(path) as store, interrupt_on_sigterm():
         report = run_sweep(config, store, jobs=jobs, scheduler=args.scheduler,
                            resume=args.resume, overwrite=args.overwrite,
                            retry_failed=args.retry_failed, shard=shard,
