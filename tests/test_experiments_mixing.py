@@ -1,9 +1,12 @@
 """Reproductions of optimal mixing (hilbert_sd.experiments.mixing) against independent brute
 force: smoother matrices formed from the kernel matrix itself (no eigendecomposition), their
-exact expected risk, and scipy.optimize."""
+exact expected risk, and scipy.optimize. The library functions run through the one runner;
+their rows are also checked against the filters of hilbert_sd.filters applied directly to
+numpy's eigendecomposition of the kernel matrix written out."""
 
 import csv
 import json
+import re
 
 import matplotlib
 
@@ -55,10 +58,59 @@ def brute_best_ridge(K, f, noise_var):
     return np.exp(res.x), res.fun
 
 
+def direct_problem(gamma=80.0):
+    """Eigenvalues and theta = U^T f* from numpy's eigh of the RBF kernel matrix written out on
+    the inputs of load_mobahi_toy, f* = sin(2 pi x) (not the runner's factorization)."""
+    from hilbert_sd.datasets import load_mobahi_toy
+
+    x = load_mobahi_toy()[0][:, 0]
+    lam, U = np.linalg.eigh(np.exp(-gamma * (x[:, None] - x[None, :]) ** 2))
+    lam, U = lam[::-1], U[:, ::-1]
+    return lam, U.T @ np.sin(2 * np.pi * x)
+
+
+def direct_risk(h, theta, noise_var):
+    """(1/n) sum_k [(h_k - 1)^2 theta_k^2 + h_k^2 noise_var]."""
+    return np.mean((h - 1.0) ** 2 * theta**2 + h**2 * noise_var)
+
+
 # ------------------------------------------------------------------------- one-step xi*
 @pytest.fixture(scope="module")
 def xi_result():
     return mixing.optimal_xi_vs_noise()
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"noise_vars": [3.0, 0.05, 0.5], "alpha": 0.3,
+                                         "gamma": 40.0}])
+def test_xi_rows_equal_the_filters_on_a_direct_eigendecomposition(kwargs):
+    from hilbert_sd import filters
+
+    result = mixing.optimal_xi_vs_noise(**kwargs)  # through the runner
+    alpha, gamma = kwargs.get("alpha", 1.0), kwargs.get("gamma", 80.0)
+    noise_vars = sorted(kwargs.get("noise_vars", mixing.DEFAULT_XI_NOISE_VARS))
+    lam, theta = direct_problem(gamma)
+    assert result.config == {"gamma": gamma, "alpha": alpha, "n": 11}
+    assert result.alpha == alpha
+    assert [r["noise_var"] for r in result.rows] == noise_vars  # sorted increasingly
+    for row, v in zip(result.rows, noise_vars, strict=True):
+        opt = filters.optimal_xi(lam, alpha, theta, v)
+        s = lam / (lam + alpha)
+        expected = {
+            "noise_var": v, "xi": opt.xi, "risk_ridge": direct_risk(s, theta, v),
+            "risk_sd": direct_risk(s * s, theta, v),  # one plain step: s (s y)
+            "risk_xi": opt.risk, "ratio": opt.risk / direct_risk(s, theta, v),
+            "best_alpha": filters.optimal_ridge(lam, theta, v).alpha,
+        }
+        assert list(row) == list(expected)
+        for key, value in expected.items():
+            assert row[key] == pytest.approx(value, rel=1e-12), (v, key)
+    # the closed forms of the crossing of 1 and of the limit [derived]
+    s = lam / (lam + alpha)
+    w, t2 = 1.0 - s, theta**2
+    A, B, C, D = (np.sum(s**2 * w), np.sum(s * w**2 * t2), np.sum((s * w) ** 2 * t2),
+                  np.sum((s * w) ** 2))
+    assert result.crossing == pytest.approx((B + C) / (A - D), rel=1e-12)
+    assert result.limit == pytest.approx(A / D, rel=1e-12)
 
 
 def test_xi_crosses_one_monotone_in_the_noise(xi_result):
@@ -104,6 +156,56 @@ def test_xi_is_one_at_the_crossing(literal, xi_result):
 @pytest.fixture(scope="module")
 def kstep_result():
     return mixing.kstep_vs_best_ridge()
+
+
+@pytest.mark.parametrize("v, k", [(0.1, 3), (1.0, 2)])
+def test_kstep_row_equals_the_filters_on_a_direct_eigendecomposition(kstep_result, v, k):
+    from hilbert_sd import filters
+
+    lam, theta = direct_problem()
+    row = next(r for r in kstep_result.rows if r["noise_var"] == v and r["k"] == k)
+    best = filters.optimal_ridge(lam, theta, v)
+    opt = filters.optimal_schedule(lam, best.alpha, theta, v, k)
+    oracle = direct_risk(theta**2 / (theta**2 + v), theta, v)
+    expected = {"noise_var": v, "k": k, "best_alpha": best.alpha, "ridge_risk": best.risk,
+                "risk": opt.risk, "ratio": opt.risk / best.risk,
+                "oracle_ratio": oracle / best.risk}
+    for key, value in expected.items():
+        assert row[key] == pytest.approx(value, rel=1e-12), key
+    np.testing.assert_allclose(row["xi"], opt.xi, rtol=1e-12)
+    assert row["ill_conditioned"] is False
+
+
+def test_kstep_problem_and_order_of_the_runner(kstep_result):
+    # the problem of the figure is reference_problem's (the same factorization), bit for bit
+    lam, theta = mixing.reference_problem()
+    np.testing.assert_array_equal(kstep_result.eigenvalues, lam)
+    np.testing.assert_array_equal(kstep_result.theta, theta)
+    np.testing.assert_allclose(lam, direct_problem()[0], rtol=1e-12)
+    assert kstep_result.config == {"gamma": 80.0, "max_steps": mixing.DEFAULT_MAX_STEPS,
+                                   "noise_vars": list(mixing.DEFAULT_KSTEP_NOISE_VARS),
+                                   "n": 11}
+    # the given order of the noise variances is kept; the rows are those of the full run
+    result = mixing.kstep_vs_best_ridge([1.0, 0.01], max_steps=2)
+    assert result.noise_vars == [1.0, 0.01]
+    assert [(r["noise_var"], r["k"]) for r in result.rows] == [
+        (1.0, 0), (1.0, 1), (1.0, 2), (0.01, 0), (0.01, 1), (0.01, 2)]
+    full = {(r["noise_var"], r["k"]): r for r in kstep_result.rows}
+    assert all(r == full[r["noise_var"], r["k"]] for r in result.rows)
+
+
+@pytest.mark.parametrize("call, where", [
+    (lambda: mixing.optimal_xi_vs_noise([0.1, -1.0]), "method[0].noise_var[1]"),
+    (lambda: mixing.optimal_xi_vs_noise([0.1, 0.1]), "method[0].noise_var"),
+    (lambda: mixing.optimal_xi_vs_noise(alpha=0.0), "method[0].alpha"),
+    (lambda: mixing.optimal_xi_vs_noise(gamma=-1.0), "kernel.gamma"),
+    (lambda: mixing.kstep_vs_best_ridge([float("nan")]), "method[0].noise_var[0]"),
+    (lambda: mixing.kstep_vs_best_ridge(max_steps=-1), "method[0].max_steps"),
+    (lambda: mixing.kstep_vs_best_ridge(max_steps=2.5), "method[0].max_steps"),
+])
+def test_arguments_are_checked_by_the_config(call, where):
+    with pytest.raises(ValueError, match=re.escape(where)):
+        call()
 
 
 def test_kstep_risks_non_increasing_and_below_the_best_ridge(kstep_result):

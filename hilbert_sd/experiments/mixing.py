@@ -22,9 +22,12 @@ Every number below is the expected in-sample risk
   measured here is reported per k, with the oracle filter θ²/(θ² + σ²) (what enough steps
   reach, :doc:`/topics/family`) as the floor.
 
-``hilbert-sd reproduce optimal-mixing`` runs both with their defaults as simulations of the
-one runner (method ``optimal_mixing``, :func:`run`) and writes their tables and figures
-(:func:`report`). No number of Borup &
+Both studies are simulations of the one runner (method ``optimal_mixing``, :func:`run`, one
+per noise variance on the group's eigendecomposition): the two functions run the config of
+``hilbert-sd reproduce optimal-mixing`` with their arguments into a temporary store and build
+their results from its rows (:func:`xi_result_from_rows`, :func:`kstep_result_from_rows`);
+the command runs it with the defaults into its store and writes both tables and figures
+(:func:`report`, from the same two functions). No number of Borup &
 Andersen (2021) is reproduced: the package holds their setting (fixed ridge, ground-truth
 mixing β = 1 − ξ and its limit filter βλ/(βλ + α)), not figures of theirs to compare with.
 """
@@ -47,9 +50,13 @@ __all__ = [
     "KStepResult",
     "OptimalXiResult",
     "family_filters",
+    "kstep_result_from_rows",
     "kstep_vs_best_ridge",
     "optimal_xi_vs_noise",
     "reference_problem",
+    "report",
+    "run",
+    "xi_result_from_rows",
 ]
 
 #: Noise variances of :func:`optimal_xi_vs_noise`: 0.01 … 100, two per decade
@@ -65,6 +72,12 @@ DEFAULT_MAX_STEPS = 6
 def reference_problem(gamma=80.0):
     """The fixed design of both studies: eigenvalues and θ = Uᵀ f* on the reference inputs.
 
+    The factorization is the runner's (LAPACK's dense eigensolver, what a config without a
+    ``[spectrum]`` table gets), so these are the ``eigenvalues`` and ``theta`` of
+    :func:`kstep_vs_best_ridge` to the last bit. (Another exact backend agrees to round-off
+    up to the signs of the eigenvectors; the ill-conditioned k-step schedules amplify that
+    round-off.)
+
     Parameters
     ----------
     gamma : float, default=80.0
@@ -78,7 +91,7 @@ def reference_problem(gamma=80.0):
         Eigen-coefficients of f* = sin(2πx) at the eleven inputs x = 0, 0.1, …, 1.
     """
     x, _ = load_mobahi_toy()
-    spectrum = decompose(gram(x, kernel="rbf", gamma=gamma))
+    spectrum = decompose(gram(x, kernel="rbf", gamma=gamma), method="dense")
     return spectrum.eigenvalues, spectrum.project(np.sin(2 * np.pi * x[:, 0]))
 
 
@@ -241,31 +254,40 @@ class OptimalXiResult(_Study):
 def optimal_xi_vs_noise(noise_vars=DEFAULT_XI_NOISE_VARS, *, alpha=1.0, gamma=80.0):
     """ξ* of one self-distillation step at a fixed ridge, against the noise variance.
 
-    On :func:`reference_problem`, for each σ²: :func:`hilbert_sd.filters.optimal_xi`, the
-    risks of the ridge fit, of one plain step (ξ = 1) and of one step at ξ*, and the best
-    ridge (:func:`hilbert_sd.filters.optimal_ridge`). With ``s = λ/(λ + α)``, ``w = 1 − s``
-    and the sums ``A = Σ s²w``, ``B = Σ s w² θ²``, ``C = Σ s² w² θ²``, ``D = Σ s² w²``,
-    ``ξ* = (A σ² − B)/(C + D σ²)`` [derived], so ξ* = 1 at ``σ² = (B + C)/(A − D)`` and
-    ξ* → A/D as σ² → ∞.
+    On the reference problem (:func:`reference_problem`), for each σ²:
+    :func:`hilbert_sd.filters.optimal_xi`, the risks of the ridge fit, of one plain step
+    (ξ = 1) and of one step at ξ*, and the best ridge (:func:`hilbert_sd.filters.optimal_ridge`).
+    With ``s = λ/(λ + α)``, ``w = 1 − s`` and the sums ``A = Σ s²w``, ``B = Σ s w² θ²``,
+    ``C = Σ s² w² θ²``, ``D = Σ s² w²``, ``ξ* = (A σ² − B)/(C + D σ²)`` [derived], so ξ* = 1
+    at ``σ² = (B + C)/(A − D)`` and ξ* → A/D as σ² → ∞.
+
+    Each σ² is a simulation of the one runner (method ``optimal_mixing``, ``study = "xi"``,
+    :func:`run`) on the config of ``hilbert-sd reproduce optimal-mixing`` with these
+    arguments, run into a temporary store
+    (:func:`~hilbert_sd.experiments.reports.run_rows`); the result is built from its rows by
+    :func:`xi_result_from_rows`, as the command's report builds it.
 
     Parameters
     ----------
     noise_vars : sequence of float, default=DEFAULT_XI_NOISE_VARS
-        σ² ≥ 0, sorted increasingly in the result.
+        σ² ≥ 0, distinct, sorted increasingly in the result.
     alpha : float, default=1.0
-        Ridge of teacher and student (scikit-learn's convention on the 11 × 11 kernel matrix).
+        Ridge of teacher and student (scikit-learn's convention on the 11 × 11 kernel matrix),
+        > 0.
     gamma : float, default=80.0
+        RBF kernel parameter.
 
     Returns
     -------
     OptimalXiResult
+
+    Raises
+    ------
+    ValueError
+        An argument out of range, e.g. a negative or repeated noise variance (the config's
+        validation names it, as in ``method[0].noise_var[0]``).
     """
-    lam, theta = reference_problem(gamma)
-    crossing, limit = _xi_constants(lam, theta, alpha)
-    rows = [_xi_row(lam, theta, alpha, v) for v in sorted(float(v) for v in noise_vars)]
-    return OptimalXiResult(rows, alpha=float(alpha), crossing=crossing, limit=limit,
-                           config={"gamma": float(gamma), "alpha": float(alpha),
-                                   "n": int(lam.size)})
+    return xi_result_from_rows(_run_study("xi", noise_vars, gamma=gamma, alpha=alpha))
 
 
 def _xi_constants(lam, theta, alpha):
@@ -450,27 +472,58 @@ def kstep_vs_best_ridge(noise_vars=DEFAULT_KSTEP_NOISE_VARS, *, max_steps=DEFAUL
                         gamma=80.0):
     """Optimal k-step mixed self-distillation at the best ridge, against the best ridge.
 
-    On :func:`reference_problem`, for each σ²: the best ridge
+    On the reference problem (:func:`reference_problem`), for each σ²: the best ridge
     (:func:`hilbert_sd.filters.optimal_ridge`) and, at that ridge, the optimal schedule of
     k = 0, …, ``max_steps`` steps (:func:`hilbert_sd.filters.optimal_schedule`) with its
     risk over the best ridge's risk; the oracle filter θ²/(θ² + σ²) gives the floor.
 
+    Each σ² is a simulation of the one runner (method ``optimal_mixing``,
+    ``study = "kstep"``, :func:`run`) on the config of ``hilbert-sd reproduce optimal-mixing``
+    with these arguments, run into a temporary store
+    (:func:`~hilbert_sd.experiments.reports.run_rows`); the result is built from its rows by
+    :func:`kstep_result_from_rows`, as the command's report builds it.
+
     Parameters
     ----------
     noise_vars : sequence of float, default=DEFAULT_KSTEP_NOISE_VARS
-        σ² > 0 (σ² = 0 makes the best ridge the limit α → 0).
+        σ² > 0 (σ² = 0 makes the best ridge the limit α → 0), distinct; the table keeps
+        their order.
     max_steps : int, default=DEFAULT_MAX_STEPS
+        Largest k, 0 ≤ max_steps ≤ 50.
     gamma : float, default=80.0
+        RBF kernel parameter.
 
     Returns
     -------
     KStepResult
+
+    Raises
+    ------
+    ValueError
+        An argument out of range, e.g. a negative or repeated noise variance (the config's
+        validation names it, as in ``method[0].noise_var[0]``).
     """
-    lam, theta = reference_problem(gamma)
-    rows = [r for v in noise_vars for r in _kstep_rows(lam, theta, float(v), max_steps)]
-    return KStepResult(rows, config={"gamma": float(gamma), "max_steps": int(max_steps),
-                                     "noise_vars": [float(v) for v in noise_vars],
-                                     "n": int(lam.size)}, eigenvalues=lam, theta=theta)
+    return kstep_result_from_rows(
+        _run_study("kstep", noise_vars, gamma=gamma, max_steps=max_steps))
+
+
+def _run_study(study, noise_vars, *, gamma, **params):
+    """The store rows of one study on the reference problem, run by the one runner: the
+    shipped config (``optimal_mixing.toml``) with ``noise_vars`` as its grid axis. NumPy
+    scalars enter as Python numbers; the config's validation checks every value."""
+    from hilbert_sd.experiments.reports import run_rows
+
+    def plain(v):
+        return v.item() if isinstance(v, np.generic) else v
+
+    raw = {"experiment": {"name": "optimal-mixing", "seeds": [0]},
+           "data": {"path": "hilbert_sd:data/mobahi_toy.csv", "target": "y",
+                    "truth": "sin2pi"},
+           "kernel": {"name": "rbf", "gamma": plain(gamma)},
+           "method": [{"name": "optimal_mixing", "study": study,
+                       "noise_var": [plain(v) for v in noise_vars],
+                       **{k: plain(v) for k, v in params.items()}}]}
+    return run_rows(raw, name="optimal-mixing")
 
 
 def _kstep_rows(lam, theta, v, max_steps):
@@ -531,52 +584,112 @@ def run(config, inputs, seed):
     return out
 
 
+def _study(rows, study):
+    """The finished ``optimal_mixing`` simulations of ``study`` among store rows, in the
+    sweep's order."""
+    from hilbert_sd.experiments.reports import finished
+
+    done = [r for r in finished(rows, "optimal_mixing")
+            if r["config"]["method"]["study"] == study]
+    if not done:
+        raise ValueError(f'no finished optimal_mixing simulation of study = "{study}" to '
+                         "report on")
+    return done
+
+
+def xi_result_from_rows(rows):
+    """The :class:`OptimalXiResult` of the ``study = "xi"`` simulations among store rows.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Rows of :meth:`~hilbert_sd.experiments.store.ResultStore.rows` (other methods and
+        studies are ignored); ridge, γ and n are those of the first.
+
+    Returns
+    -------
+    OptimalXiResult
+        One table row per simulation, noise variances increasing.
+
+    Raises
+    ------
+    ValueError
+        When there is no finished simulation of the study.
+    """
+    xi = sorted(_study(rows, "xi"), key=lambda r: r["config"]["method"]["noise_var"])
+    c, res = xi[0]["config"], xi[0]["results"]
+    keys = ("noise_var", "xi", "risk_ridge", "risk_sd", "risk_xi", "ratio", "best_alpha")
+    alpha = float(c["method"]["alpha"])
+    return OptimalXiResult(
+        [{k: r["results"][k] for k in keys} for r in xi], alpha=alpha,
+        crossing=res["crossing"], limit=res["limit"],
+        config={"gamma": float(c["kernel"]["gamma"]), "alpha": alpha, "n": res["n"]})
+
+
+def kstep_result_from_rows(rows):
+    """The :class:`KStepResult` of the ``study = "kstep"`` simulations among store rows.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Rows of :meth:`~hilbert_sd.experiments.store.ResultStore.rows` (other methods and
+        studies are ignored); ``max_steps``, γ and the problem are those of the first.
+
+    Returns
+    -------
+    KStepResult
+        ``max_steps + 1`` table rows per simulation, in the sweep's order.
+
+    Raises
+    ------
+    ValueError
+        When there is no finished simulation of the study.
+    """
+    from hilbert_sd.experiments.reports import series
+
+    kstep = _study(rows, "kstep")
+    c = kstep[0]["config"]
+    max_steps = c["method"]["max_steps"]
+    table = []
+    for r in kstep:
+        res = r["results"]
+        for k in range(max_steps + 1):
+            table.append({
+                "noise_var": res["noise_var"], "k": k, "best_alpha": res["best_alpha"],
+                "ridge_risk": res["ridge_risk"], "risk": res[f"risk[{k}]"],
+                "ratio": res[f"ratio[{k}]"], "oracle_ratio": res["oracle_ratio"],
+                "xi": series(res, f"xi[{k}]").tolist(),
+                "ill_conditioned": res[f"ill_conditioned[{k}]"]})
+    first = kstep[0]["results"]
+    lam = series(first, "eigenvalue")
+    return KStepResult(
+        table, config={"gamma": float(c["kernel"]["gamma"]), "max_steps": int(max_steps),
+                       "noise_vars": [r["results"]["noise_var"] for r in kstep],
+                       "n": int(lam.size)},
+        eigenvalues=lam, theta=series(first, "theta"))
+
+
 def report(rows, out_dir):
     """The report of ``hilbert-sd reproduce optimal-mixing``: the tables, JSON and figures of
-    both studies (``optimal_xi_noise.*``, ``kstep_mixing.*``) from the store's rows.
+    both studies (``optimal_xi_noise.*``, ``kstep_mixing.*``) from the store's rows
+    (:func:`xi_result_from_rows`, :func:`kstep_result_from_rows`; a study without
+    simulations is left out).
 
     Returns
     -------
     dict
         ``{"files": [paths written, sorted], "summary": both tables}``.
-    """
-    from hilbert_sd.experiments.reports import finished, series
 
-    done = finished(rows, "optimal_mixing")
-    xi = sorted((r for r in done if r["config"]["method"]["study"] == "xi"),
-                key=lambda r: r["config"]["method"]["noise_var"])
-    kstep = [r for r in done if r["config"]["method"]["study"] == "kstep"]
-    if not xi and not kstep:
-        raise ValueError("no finished optimal_mixing simulation to report on")
-    results = []
-    if xi:
-        c = xi[0]["config"]
-        res = xi[0]["results"]
-        keys = ("noise_var", "xi", "risk_ridge", "risk_sd", "risk_xi", "ratio", "best_alpha")
-        results.append(OptimalXiResult(
-            [{k: r["results"][k] for k in keys} for r in xi], alpha=float(c["method"]["alpha"]),
-            crossing=res["crossing"], limit=res["limit"],
-            config={"gamma": float(c["kernel"]["gamma"]), "alpha": float(c["method"]["alpha"]),
-                    "n": res["n"]}))
-    if kstep:
-        c = kstep[0]["config"]
-        max_steps = c["method"]["max_steps"]
-        table = []
-        for r in kstep:
-            res = r["results"]
-            for k in range(max_steps + 1):
-                table.append({
-                    "noise_var": res["noise_var"], "k": k, "best_alpha": res["best_alpha"],
-                    "ridge_risk": res["ridge_risk"], "risk": res[f"risk[{k}]"],
-                    "ratio": res[f"ratio[{k}]"], "oracle_ratio": res["oracle_ratio"],
-                    "xi": series(res, f"xi[{k}]").tolist(),
-                    "ill_conditioned": res[f"ill_conditioned[{k}]"]})
-        first = kstep[0]["results"]
-        lam = series(first, "eigenvalue")
-        results.append(KStepResult(
-            table, config={"gamma": float(c["kernel"]["gamma"]), "max_steps": int(max_steps),
-                           "noise_vars": [r["results"]["noise_var"] for r in kstep],
-                           "n": int(lam.size)},
-            eigenvalues=lam, theta=series(first, "theta")))
+    Raises
+    ------
+    ValueError
+        When there is no finished ``optimal_mixing`` simulation.
+    """
+    from hilbert_sd.experiments.reports import finished
+
+    studies = {r["config"]["method"]["study"] for r in finished(rows, "optimal_mixing")}
+    results = [build(rows) for study, build in (("xi", xi_result_from_rows),
+                                                ("kstep", kstep_result_from_rows))
+               if study in studies]
     files = [p for r in results for p in r.save(out_dir)]
     return {"files": sorted(files), "summary": "\n\n".join(r.summary() for r in results)}
