@@ -1,11 +1,13 @@
 """The gradient_flow and linear_teacher methods of the experiments registry, against
-independent references (matrix exponentials, projections)."""
+independent references (matrix exponentials, projections, least squares, SLSQP, a full-width
+deep network trained entry by entry)."""
 
 import numpy as np
 import pytest
 import scipy.linalg
 
 import naive_experiments
+import naive_linear
 from hilbert_sd.experiments.config import parse_config
 from hilbert_sd.experiments.runner import load_dataset, run_sweep
 from hilbert_sd.experiments.store import ResultStore
@@ -54,34 +56,98 @@ def test_gradient_flow_against_matrix_exponentials(tmp_path):
         assert res["best_time"] == times[res["best_index"]]
 
 
+def _teacher_and_streams(seed, geometry_index, n, d):
+    """The documented streams of a linear_teacher row: the seed's unit teacher, the training
+    sets' stream and the students' starts' stream."""
+    w = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0]).standard_normal(d)
+    w /= np.linalg.norm(w)
+    return (w, np.random.default_rng([seed, geometry_index, n]),
+            np.random.default_rng([seed, geometry_index, n, 1]))
+
+
 def test_linear_teacher_against_projections(tmp_path):
+    """From zero: every student is the projection of the teacher on the span of its inputs
+    (pseudo-inverse), the hard-label student the max-margin direction (SLSQP); exact and
+    Monte Carlo risks recomputed from the same draws."""
     pytest.importorskip("hilbert_sd.linear")
-    d = 8
-    raw = {"experiment": {"seeds": 3},
+    d, draws = 8, 5
+    raw = {"experiment": {"seeds": 2},
            "data": {"generator": "gaussian", "n_samples": [4, 12], "n_features": d,
-                    "n_test": 500},
-           "method": {"name": "linear_teacher"}}
+                    "n_test": 0},
+           "method": [{"name": "linear_teacher", "draws": draws},
+                      {"name": "linear_teacher", "draws": draws, "risk": "monte_carlo",
+                       "n_test": 500}]}
     config, report, rows = sweep(raw, tmp_path / "s.db")
-    assert report.done == 6
+    assert report.done == 8
     for row in rows:
-        res = row["results"]
-        data_opt = row["config"]["data"]
-        X = load_dataset(data_opt, config.base_dir).X
-        n = X.shape[0]
-        # the teacher: documented as a unit vector from default_rng([seed, 1])
-        w = np.random.default_rng([row["seed"], 1]).standard_normal(d)
-        w /= np.linalg.norm(w)
-        # [paper] n >= d: the student recovers the teacher; n < d: its projection on span(X)
-        P = X.T @ np.linalg.pinv(X.T)
-        expected = np.arccos(min(1.0, np.linalg.norm(P @ w))) if n < d else 0.0
-        assert res["angle"] == pytest.approx(expected, abs=1e-7)
-        assert res["transfer_risk"] == pytest.approx(res["angle"] / np.pi, abs=1e-12)
-        assert (res["n"], res["d"]) == (n, d)
-        if n == d // 2:
-            assert res["expected_isotropic_risk"] == pytest.approx(0.25, abs=1e-12)
-        # the Monte Carlo disagreement on 500 test points within 5 standard errors
-        se = max(np.sqrt(res["transfer_risk"] * (1 - res["transfer_risk"]) / 500), 1e-3)
-        assert abs(res["test_risk"] - res["transfer_risk"]) < 5 * se
+        res, m = row["results"], row["config"]["method"]
+        n = row["config"]["data"]["n_samples"]
+        w, rng, _ = _teacher_and_streams(row["seed"], 0, n, d)
+        students, hard = [], []
+        for _ in range(draws):
+            X = rng.standard_normal((n, d))
+            # [paper] n >= d: the student recovers the teacher; n < d: its projection
+            students.append(naive_linear.pinv_projector(X) @ w)
+            y = np.sign(X @ w)
+            hard.append(naive_linear.slsqp_max_margin(X, y))
+        angles = np.array([naive_linear.naive_angle(v, w) for v in students])
+        if m["risk"] == "exact":  # isotropic inputs: risk = angle / pi [derived]
+            risks = angles / np.pi
+            hard_risks = np.array([naive_linear.naive_angle(v, w) for v in hard]) / np.pi
+        else:  # the test inputs follow the training sets in the same stream
+            X_test = rng.standard_normal((m["n_test"], d))
+            truth = np.sign(X_test @ w)
+            risks = np.array([np.mean(np.sign(X_test @ v) != truth) for v in students])
+            X_test = rng.standard_normal((m["n_test"], d))
+            truth = np.sign(X_test @ w)
+            hard_risks = np.array([np.mean(np.sign(X_test @ v) != truth) for v in hard])
+        assert (res["n"], res["d"], res["draws"]) == (n, d, draws)
+        assert res["angle_mean"] == pytest.approx(angles.mean(), abs=1e-7)
+        assert res["risk_mean"] == pytest.approx(risks.mean(), abs=1e-7)
+        assert res["risk_se"] == pytest.approx(risks.std(ddof=1) / np.sqrt(draws), abs=1e-7)
+        assert res["hard_risk_mean"] == pytest.approx(hard_risks.mean(), abs=1e-5)
+        if n >= d:
+            assert res["angle_mean"] < 1e-12 and res["risk_mean"] < 1e-12
+        else:  # E R_{d/2} = 1/4 exactly [derived]
+            assert res["risk_expected_exact"] == pytest.approx(0.25, abs=1e-12)
+
+
+@pytest.mark.parametrize("solver", ["closed_form", "gradient_flow"])
+def test_linear_teacher_student_parameters(tmp_path, solver):
+    """depth, temperature, init_scale and solver reach the students: depth 1 from w_0 ends at
+    w_0 + X⁺(X w*/τ - X w_0) (least squares), depth 2 where a full-width balanced network
+    trained entry by entry ends (explicit RK45); the flow check agrees with the closed form."""
+    pytest.importorskip("hilbert_sd.linear")
+    d, draws, tau, scale = 6, 2, 2.0, 0.3
+    raw = {"experiment": {"seeds": [3]},
+           "data": {"generator": "gaussian", "n_samples": [3, 8], "n_features": d,
+                    "n_test": 0},
+           "method": {"name": "linear_teacher", "draws": draws, "depth": [1, 2],
+                      "temperature": tau, "init_scale": scale, "solver": solver,
+                      "flow_draws": 1}}
+    config, report, rows = sweep(raw, tmp_path / "s.db")
+    assert report.done == 4
+    for row in rows:
+        res, depth = row["results"], row["config"]["method"]["depth"]
+        n = row["config"]["data"]["n_samples"]
+        w, rng, init = _teacher_and_streams(row["seed"], 0, n, d)
+        angles, projections = [], []
+        for _ in range(draws):
+            X = rng.standard_normal((n, d))
+            w0 = scale * init.standard_normal(d)
+            if depth == 1:
+                ref = w0 + np.linalg.pinv(X) @ (X @ (w / tau) - X @ w0)
+            else:
+                layers = naive_linear.balanced_network(w0, depth, width=3,
+                                                       rng=np.random.default_rng(0))
+                ref = naive_linear.full_width_deep_flow(
+                    X, naive_linear.sigmoid(X @ (w / tau)), layers, t_end=2000.0)
+            angles.append(naive_linear.naive_angle(ref, w))
+            projections.append(naive_linear.naive_angle(naive_linear.pinv_projector(X) @ w, w))
+        assert res["angle_mean"] == pytest.approx(np.mean(angles), abs=1e-6)
+        assert res["flow_max_abs_error"] < 1e-6
+        if n < d:  # the start is kept outside the span: not the projection's angle
+            assert abs(res["angle_mean"] - np.mean(projections)) > 1e-3
 
 
 def test_deep_linear_student_needs_a_nonzero_start(tmp_path):

@@ -217,44 +217,40 @@ def test_self_distillation_through_the_runner(backend, tmp_path, request):
 # ------------------------------------------------------------------------ linear teacher
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_linear_teacher_through_the_runner(backend, tmp_path, request):
-    from hilbert_sd.experiments.data import gaussian_inputs
-
-    raw = _shipped("linear-teacher", experiment={"seeds": 2})
-    rows = sweep(raw, tmp_path / "lt.db", backend, _address(backend, request))
-    assert len(rows) == 24
-    for row in rows:
-        data, res, seed = row["config"]["data"], row["results"], row["seed"]
-        X, _ = gaussian_inputs(data)
-        w_star = np.random.default_rng([seed, 1]).standard_normal(X.shape[1])
-        w_star /= np.linalg.norm(w_star)
-        # the student's limit is the projection of the teacher on the span of the inputs
-        angle = naive_linear.naive_angle(naive_linear.pinv_projector(X) @ w_star, w_star)
-        assert res["angle"] == pytest.approx(angle, abs=1e-7)
-        assert res["transfer_risk"] == pytest.approx(angle / np.pi, abs=1e-7)
-
-
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_linear_geometry_through_the_runner(backend, tmp_path, request):
     from hilbert_sd.experiments import linear_teacher as lt
 
-    raw = {"experiment": {"name": "lg", "seeds": [4]},
-           "data": {"generator": "gaussian", "n_samples": [2, 5, 9], "n_features": 6,
-                    "n_test": 0},
-           "method": {"name": "linear_geometry", "geometry": "isotropic", "draws": 7}}
-    rows = sweep(raw, tmp_path / "lg.db", backend, _address(backend, request))
-    w_star = np.random.default_rng(np.random.SeedSequence(4).spawn(1)[0]).standard_normal(6)
-    w_star /= np.linalg.norm(w_star)
+    draws = 7
+    raw = _shipped("linear-teacher", experiment={"seeds": 2}, method={"draws": draws})
+    rows = sweep(raw, tmp_path / "lt.db", backend, _address(backend, request))
+    assert len(rows) == 24
+    d = raw["data"]["n_features"]
+    risks = {}
     for row in rows:
-        n, res = row["config"]["data"]["n_samples"], row["results"]
-        rng = np.random.default_rng([4, 0, n])  # the row's stream: geometry 0, size n
-        angles = [naive_linear.naive_angle(
-            naive_linear.pinv_projector(rng.standard_normal((n, 6))) @ w_star, w_star)
-            for _ in range(7)]
-        assert res["angle_mean"] == pytest.approx(np.mean(angles), abs=1e-7)
-        assert res["risk_mean"] == pytest.approx(np.mean(angles) / np.pi, abs=1e-7)
+        n, res, seed = row["config"]["data"]["n_samples"], row["results"], row["seed"]
+        teacher_rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
+        w_star = teacher_rng.standard_normal(d)
+        w_star /= np.linalg.norm(w_star)
+        rng = np.random.default_rng([seed, 0, n])  # the row's stream: isotropic, size n
+        # the student's limit is the projection of the teacher on the span of the inputs
+        angles = np.array([naive_linear.naive_angle(
+            naive_linear.pinv_projector(rng.standard_normal((n, d))) @ w_star, w_star)
+            for _ in range(draws)])
+        assert res["angle_mean"] == pytest.approx(angles.mean(), abs=1e-7)
+        assert res["risk_mean"] == pytest.approx(angles.mean() / np.pi, abs=1e-7)
+        risks.setdefault(n, []).extend(angles / np.pi)
+    # the report pools the two seeds of an n: mean and standard error over all 14 draws
     files = lt.report(rows, tmp_path / "out")["files"]
     assert [p.name for p in files] == ["linear_teacher.csv", "linear_teacher.json",
                                        "linear_teacher.png"]
+    table = lt.result_from_rows(rows).rows
+    assert [r["n"] for r in table] == sorted(risks)
+    for r in table:
+        pooled = np.array(risks[r["n"]])
+        assert r["draws"] == pooled.size == 2 * draws
+        assert r["risk_mean"] == pytest.approx(pooled.mean(), abs=1e-7)
+        if r["n"] < d:
+            assert r["risk_se"] == pytest.approx(pooled.std(ddof=1) / np.sqrt(pooled.size),
+                                                 rel=1e-6)
 
 
 # ------------------------------------------------------------------------- optimal mixing

@@ -357,10 +357,12 @@ def test_noisy_labels_air_figure_layout(noisy_result):
 def test_reproduce_report_figures_have_integer_round_and_count_axes(tmp_path, monkeypatch):
     """The reports of ``reproduce self-distillation`` / ``linear-teacher``: rounds and sample
     counts tick at integers (ε = 0.1 collapses at round 2: three rounds, ticks were 0.5
-    apart)."""
+    apart; the log axis of n was labelled 2 x 10^0, 3 x 10^0, ...), and the one-panel
+    linear-teacher figure keeps its title and legend inside."""
     from matplotlib.figure import Figure
 
-    from hilbert_sd.experiments.reports import report_linear_teacher, report_self_distillation
+    from hilbert_sd.experiments import linear_teacher
+    from hilbert_sd.experiments.reports import report_self_distillation, run_rows
     from hilbert_sd.experiments.self_distillation import run_reference
 
     saved = []
@@ -372,14 +374,16 @@ def test_reproduce_report_figures_have_integer_round_and_count_axes(tmp_path, mo
 
     monkeypatch.setattr(Figure, "savefig", keep)
     report_self_distillation(run_reference([0.1]), tmp_path)
-    rows = [{"status": "done", "results": {"n": n, "d": 3, "transfer_risk": risk,
-                                           "expected_isotropic_risk": 0.1}}
-            for n, risk in ((3, 0.2), (3, 0.25), (4, 0.15), (4, 0.1), (5, 0.1), (5, 0.12))]
-    report_linear_teacher(rows, tmp_path)
+    raw = {"experiment": {"name": "lt", "seeds": [0]},
+           "data": {"generator": "gaussian", "n_samples": [2, 3, 6, 12], "n_features": 6,
+                    "n_test": 0},
+           "method": {"name": "linear_teacher", "draws": 5}}
+    linear_teacher.report(run_rows(raw, name="lt"), tmp_path)
     (sd_fig, lt_fig) = saved
     for ax in sd_fig.axes:
         _assert_integer_ticks(ax)
     _assert_integer_ticks(lt_fig.axes[0])
+    assert not [t for t in lt_fig.axes[0].get_xticklabels(minor=True) if t.get_text()]
     assert_clean_layout(sd_fig)
     assert_clean_layout(lt_fig)
 

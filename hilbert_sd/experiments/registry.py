@@ -414,24 +414,6 @@ register_method(
 
 register_method(
     "linear_teacher",
-    "hilbert_sd.experiments.methods:run_linear_teacher",
-    params={
-        "depth": Param("int", default=1, low=1, doc="layers of the deep linear student"),
-        "temperature": Param("float", default=1.0, low=0, low_inclusive=False,
-                             doc="soft-label temperature tau"),
-        "init_scale": Param("float", default=0.0, low=0,
-                            doc="std of the student's initial weights (0: zero start)"),
-        "solver": Param("str", default="closed_form", choices=("closed_form", "gradient_flow"),
-                        doc="limit of the flow by projection, or integrate the flow"),
-    },
-    requires=(),
-    check="hilbert_sd.experiments.methods:check_linear_teacher",
-    summary="distillation of a random unit linear teacher into a linear student "
-            "(docs: topics/linear_teacher); use with the gaussian generator",
-)
-
-register_method(
-    "linear_geometry",
     "hilbert_sd.experiments.linear_teacher:run",
     params={
         "geometry": Param("str", default="isotropic",
@@ -448,11 +430,20 @@ register_method(
                         doc="test inputs per draw of risk = \"monte_carlo\""),
         "flow_draws": Param("int", default=0, low=0,
                             doc="draws whose gradient flow is integrated as a check"),
+        "depth": Param("int", default=1, low=1, doc="layers of the deep linear student"),
+        "temperature": Param("float", default=1.0, low=0, low_inclusive=False,
+                             doc="soft-label temperature tau"),
+        "init_scale": Param("float", default=0.0, low=0,
+                            doc="std of the student's initial weights (0: zero start)"),
+        "solver": Param("str", default="closed_form", choices=("closed_form", "gradient_flow"),
+                        doc="limit of the flow by projection, or integrate the flow"),
     },
     requires=(),
-    summary="distilled and hard-label linear students over draws of n training inputs from a "
-            "data geometry, one teacher per seed (docs: topics/linear_teacher); the size "
-            "and dimension are the data's n_samples and n_features",
+    check="hilbert_sd.experiments.linear_teacher:check",
+    summary="a random unit linear teacher (one per seed) distilled into a linear or deep "
+            "linear student on draws of n training inputs from a data geometry, against the "
+            "hard-label student (docs: topics/linear_teacher); the size and dimension are the "
+            "data's n_samples and n_features",
 )
 
 _UNIT = dict(low=0, high=1)
@@ -581,9 +572,10 @@ register_named_experiment(
 register_named_experiment(
     "linear-teacher",
     config="linear_teacher.toml",
-    report="hilbert_sd.experiments.reports:report_linear_teacher",
-    summary="transfer risk of a distilled linear student vs n for d = 20 isotropic Gaussian "
-            "inputs, 50 random teachers per n, against the exact expectation E R_n",
+    report="hilbert_sd.experiments.linear_teacher:report",
+    summary="transfer risk of a linear student distilled from zero vs n for d = 20 isotropic "
+            "Gaussian inputs, 1000 training sets per n, against the exact expectation E R_n "
+            "and the hard-label student (the table of hilbert-sd linear-teacher)",
 )
 
 register_named_experiment(

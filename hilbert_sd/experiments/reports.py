@@ -12,7 +12,7 @@ import numpy as np
 
 from hilbert_sd.experiments.tables import write_records
 
-__all__ = ["report_linear_teacher", "report_self_distillation", "run_rows", "series"]
+__all__ = ["report_self_distillation", "run_rows", "series"]
 
 
 def run_rows(raw, *, name, progress=False):
@@ -158,48 +158,3 @@ def report_self_distillation(rows, out_dir):
     header = list(table[0])
     text = format_table(header, [[t[h] for h in header] for t in table])
     return {"files": [figure, summary_csv], "summary": text}
-
-
-def report_linear_teacher(rows, out_dir):
-    """The linear-teacher sweep: mean transfer risk per n (± 2 standard errors) against the
-    exact expectation E R_n. Writes ``linear_teacher.png`` and ``summary.csv``."""
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
-    from hilbert_sd.experiments.tables import format_table
-
-    out_dir = Path(out_dir)
-    by_n = {}
-    for r in rows:
-        if r["status"] == "done":
-            by_n.setdefault(r["results"]["n"], []).append(r["results"])
-    if not by_n:
-        raise ValueError("no finished simulation to report on")
-    table = []
-    for n in sorted(by_n):
-        risks = np.array([res["transfer_risk"] for res in by_n[n]])
-        se = risks.std(ddof=1) / np.sqrt(len(risks)) if len(risks) > 1 else float("nan")
-        table.append({"n": n, "d": by_n[n][0]["d"], "teachers": len(risks),
-                      "mean_risk": float(risks.mean()), "se": float(se),
-                      "exact_expected_risk": by_n[n][0]["expected_isotropic_risk"]})
-    ns = np.array([t["n"] for t in table])
-    fig = Figure(figsize=(6.5, 4.2), layout="constrained")
-    ax = fig.subplots()
-    ax.errorbar(ns, [t["mean_risk"] for t in table], yerr=[2 * t["se"] for t in table],
-                fmt="o", ms=4, capsize=3, label="simulated mean ± 2 s.e.")
-    ax.plot(ns, [t["exact_expected_risk"] for t in table], "-", color="0.3",
-            label="exact E R_n [derived]")
-    d = table[0]["d"]
-    ax.axvline(d, color="0.6", ls=":", lw=1)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # a sample count
-    ax.set(xlabel="training samples n", ylabel="transfer risk (angle / π)",
-           title=f"Distilled linear student, isotropic Gaussian inputs, d = {d}")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    figure = out_dir / "linear_teacher.png"
-    fig.savefig(figure, dpi=120)
-    summary_csv = out_dir / "summary.csv"
-    write_records(table, summary_csv)
-    header = list(table[0])
-    return {"files": [figure, summary_csv],
-            "summary": format_table(header, [[t[h] for h in header] for t in table])}
