@@ -168,6 +168,26 @@ def test_deep_student_rescales_the_outside_component(depth):
     np.testing.assert_allclose(full_width_deep_flow(X, s, layers, t_end=400.0), w_cf, atol=1e-5)
 
 
+@pytest.mark.parametrize("depth", [1, 2, 3, 4])
+def test_kept_start_outside_the_span_is_bounded(depth):
+    """[derived] (docs: topics/linear_teacher, the experiment): the part of the start a student
+    of depth N keeps outside the span has norm at most
+    (‖w_0‖^{2/N} + ‖P_X w*/τ‖^{2/N})^{(N-1)/2} ‖w_0‖^{1/N}; it vanishes with the start."""
+    rng = np.random.default_rng(40 + depth)
+    d, n, tau = 7, 3, 1.5
+    kept = {}
+    for scale in (1e-6, 1e-3, 0.1, 1.0, 3.0):
+        X, w_star, _ = problem(n, d, seed=int(rng.integers(1000)))
+        w0 = scale * rng.standard_normal(d)
+        P = pinv_projector(X)
+        w = distill(X, w_star, depth=depth, temperature=tau, w_init=w0)
+        kept[scale] = np.linalg.norm((np.eye(d) - P) @ w)
+        a, r = np.linalg.norm(P @ w_star / tau), np.linalg.norm(w0)
+        assert kept[scale] <= (r ** (2 / depth) + a ** (2 / depth)) ** ((depth - 1) / 2) \
+            * r ** (1 / depth) * (1 + 1e-9)
+    assert kept[1e-6] < 1e-6 ** (1 / depth) * 10
+
+
 def test_deep_jacobian_matches_finite_differences():
     X, w_star, rng = problem(5, 4, seed=2)
     s = expit(X @ w_star)
@@ -630,6 +650,8 @@ def test_experiment_rejects_bad_parameters():
         linear_teacher_experiment(d=5, n_values=[0, 3])
     with pytest.raises(ValueError, match="geometry"):
         linear_teacher_experiment(d=5, n_values=[3], geometries=["cubic"])
+    with pytest.raises(ValueError, match="init_scale: must be > 0 for depth >= 2"):
+        linear_teacher_experiment(d=5, n_values=[3], depth=2)
 
 
 def test_cli_linear_teacher(tmp_path, capsys):
@@ -648,3 +670,7 @@ def test_cli_linear_teacher(tmp_path, capsys):
     assert main(["linear-teacher", "--n", "3,x"]) == 2
     assert main(["linear-teacher", "--geometries", "cubic"]) == 2
     assert "error:" in capsys.readouterr().err
+    # a deep student needs a start: refused before any work, naming the option
+    assert main(["linear-teacher", "--depth", "2", "--out", str(tmp_path / "deep")]) == 2
+    assert "--init-scale" in capsys.readouterr().err
+    assert not (tmp_path / "deep").exists()
