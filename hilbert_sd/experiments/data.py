@@ -150,17 +150,35 @@ def _clustered(params):
     return X[:n], y[:n], X[n:], y[n:]
 
 
-def _digits(params):
+def _bundled(load, what):
+    """A data set bundled with scikit-learn, ``load() -> (X, y)``, split at random into
+    ``n_samples`` training and ``n_test`` test points by ``seed``."""
+    def draw(params):
+        X, y = load()
+        n, n_test = params["n_samples"], params["n_test"]
+        if n + n_test > X.shape[0]:
+            raise ValueError(f"n_samples + n_test = {n + n_test} exceeds the {X.shape[0]} "
+                             f"{what}; allowed: n_samples + n_test <= {X.shape[0]}")
+        perm = np.random.default_rng(params["seed"]).permutation(X.shape[0])
+        tr, te = perm[:n], perm[n:n + n_test]
+        return X[tr], y[tr], X[te], y[te]
+    return draw
+
+
+def _load_digits():
     from hilbert_sd.datasets import load_digits
 
-    X, y = load_digits()
-    n, n_test = params["n_samples"], params["n_test"]
-    if n + n_test > X.shape[0]:
-        raise ValueError(f"n_samples + n_test = {n + n_test} exceeds the {X.shape[0]} digits; "
-                         f"allowed: n_samples + n_test <= {X.shape[0]}")
-    perm = np.random.default_rng(params["seed"]).permutation(X.shape[0])
-    tr, te = perm[:n], perm[n:n + n_test]
-    return X[tr], y[tr], X[te], y[te]
+    return load_digits()
+
+
+def _load_diabetes():
+    from sklearn.datasets import load_diabetes
+
+    return load_diabetes(return_X_y=True)
+
+
+_digits = _bundled(_load_digits, "digits")
+_diabetes = _bundled(_load_diabetes, "diabetes samples")
 
 
 def _split_inputs(draw):
@@ -183,6 +201,10 @@ clustered_inputs, clustered_labels = _split_inputs(_clustered), _split_labels(_c
 #: ``"digits"``: scikit-learn's bundled digits scaled to [0, 1], a permutation by
 #: ``data.seed`` split into training and test points; integer class labels.
 digits_inputs, digits_labels = _split_inputs(_digits), _split_labels(_digits)
+#: ``"diabetes"``: scikit-learn's bundled diabetes regression data (442 x 10, as scikit-learn
+#: scales it; the target a disease progression, 25..346), a permutation by ``data.seed``
+#: split into training and test points.
+diabetes_inputs, diabetes_labels = _split_inputs(_diabetes), _split_labels(_diabetes)
 
 
 def truth_sin2pi(X):

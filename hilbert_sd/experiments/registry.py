@@ -199,6 +199,19 @@ GENERATORS = {
         summary="scikit-learn's bundled 8 x 8 digits in [0, 1], split at random by data.seed; "
                 "integer class labels",
     ),
+    "diabetes": GeneratorSpec(
+        name="diabetes",
+        inputs="hilbert_sd.experiments.data:diabetes_inputs",
+        labels="hilbert_sd.experiments.data:diabetes_labels",
+        params={
+            "n_samples": Param("int", low=2, high=442, doc="number of training points"),
+            "seed": _SEED,
+            "n_test": Param("int", default=0, low=0, high=440,
+                            doc="number of test points (n_samples + n_test <= 442)"),
+        },
+        summary="scikit-learn's bundled diabetes regression data (442 x 10, as scikit-learn "
+                "scales it), split at random by data.seed; real targets 25..346",
+    ),
 }
 
 #: Noise-free target functions for data read from a file (``data.truth``), by name.
@@ -524,6 +537,46 @@ register_method(
             "truth f* at the inputs; no sampling",
 )
 
+register_method(
+    "family_comparison",
+    "hilbert_sd.experiments.family:run",
+    params={
+        "test_size": Param("float", default=0.3, low=0, high=1, low_inclusive=False,
+                           high_inclusive=False, doc="test fraction of every split"),
+        "cv": Param("int", default=5, low=2,
+                    doc="folds of the cross-validation on each training part"),
+        "methods": Param("str_list", default=None,
+                         choices=("ridge", "sd_budget", "sd_ridge", "sd_mixed_oracle",
+                                  "boosting", "flow", "pcr"),
+                         doc="members of the family compared (default: every one that "
+                             "applies; the oracle sd_mixed_oracle needs the noise variance)"),
+        "max_rounds": Param("int", default=10, low=0,
+                            doc="rounds (steps) 0..max_rounds of self-distillation and boosting"),
+        "oracle_steps": Param("int", default=3, low=1,
+                              doc="steps 1..oracle_steps of the mixed-SD oracle"),
+        "standardize": Param("bool", default=False,
+                             doc="centre and scale the inputs on each training part"),
+        "task": Param("str", default="auto", choices=("auto", "regression", "classification"),
+                      doc="auto: classification for the digits and clustered generators"),
+        "noise_rate": Param("float", default=0.0, low=0, high=1,
+                            doc="symmetric label noise on the training labels of every split "
+                                "(classification)"),
+        "noise_var": Param("float", default=None, low=0,
+                           doc="noise variance of the oracle (default: data.label_noise^2 "
+                               "when > 0)"),
+        "split_seed": Param("int", default=0, low=0,
+                            doc="seed of the stream of splits: simulation seed k is its split k"),
+        "max_samples": Param("int", default=None, low=2,
+                             doc="use at most this many samples, drawn once by split_seed "
+                                 "(default: all)"),
+    },
+    requires=(),  # each split factors its own training kernel and folds
+    check="hilbert_sd.experiments.family:check",
+    summary="the regularizer family (kernel ridge, self-distillation, boosting, gradient flow, "
+            "kernel PCR, the mixed-SD oracle) tuned alike by k-fold CV on the training part of "
+            "one random split per seed, scored on its test part (docs: topics/comparison)",
+)
+
 
 
 # ---------------------------------------------------------------------------------------------
@@ -609,4 +662,14 @@ register_named_experiment(
     summary="optimal mixing weights on the reference inputs with f* = sin(2 pi x): the one-step "
             "xi* against the noise variance (it crosses 1) and the optimal k-step risk at the "
             "best ridge over the best ridge's risk, k = 0..6 (exact expected risks)",
+)
+
+register_named_experiment(
+    "family-comparison",
+    config="family_comparison.toml",
+    report="hilbert_sd.experiments.family:report",
+    summary="the regularizer family tuned alike by 5-fold CV on 20 random splits of the "
+            "reference data (y = sin(2 pi x) + 0.5 N(0, 1), 200 points, RBF gamma = 80): "
+            "test error, paired difference to kernel ridge, tr S (the table of hilbert-sd "
+            "compare)",
 )
