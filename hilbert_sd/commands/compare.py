@@ -1,22 +1,27 @@
-"""``hilbert-sd compare``: the regularizer family, every method tuned alike, on random splits."""
+"""``hilbert-sd compare``: the regularizer family, every method tuned alike, on random splits.
+
+The family-comparison experiment (``hilbert-sd reproduce family-comparison``, method
+``family_comparison``: one simulation per split) with the data and parameters of the options,
+run through the one runner into a temporary store, then its report.
+"""
 
 import math
-import sys
-import time
 
 NAME = "compare"
 HELP = ("kernel ridge, self-distillation (budget, fixed ridge, oracle mixing), boosting, "
         "gradient flow and kernel PCR, each tuned by k-fold CV on the training part of "
         "repeated random splits; table, CSV/JSON and a figure")
 
-_DATASETS = ("reference", "diabetes", "digits", "csv")
-#: --max-samples when not given: digits kept <= 1000 (the default run takes well under 3 min
-#: on 2 cores), the reference model's number of generated points, the others whole
-_DEFAULT_MAX = {"digits": 1000, "reference": 200}
-
 
 def add_arguments(parser):
-    parser.add_argument("--dataset", default="reference", choices=_DATASETS,
+    from hilbert_sd.cli import integer, param_option
+    from hilbert_sd.experiments.registry import parameter
+
+    def method(key):
+        return parameter("method", "family_comparison", key)
+
+    parser.add_argument("--dataset", default="reference",
+                        choices=("reference", "diabetes", "digits", "csv"),
                         help="reference: synthetic sin(2 pi x) + noise (the true function "
                              "is known, so the mixed-SD oracle runs); diabetes, digits: "
                              "scikit-learn's bundled data (no download); csv: --data FILE "
@@ -26,35 +31,61 @@ def add_arguments(parser):
                              "last column unless --target names another")
     parser.add_argument("--target", metavar="NAME", default=None,
                         help="CSV column of the target (--dataset csv)")
-    parser.add_argument("--label-noise", type=float, default=None, metavar="RATE",
-                        help="symmetric label noise on the training labels of every split, "
-                             "in [0, 1] (--dataset digits; default 0.4)")
-    parser.add_argument("--splits", type=int, default=20,
-                        help="random train/test splits (default: %(default)s)")
-    parser.add_argument("--test-size", type=float, default=0.3,
-                        help="test fraction of every split, in (0, 1) (default: %(default)s)")
-    parser.add_argument("--cv", type=int, default=5,
-                        help="folds of the cross-validation on each training part "
-                             "(default: %(default)s)")
-    parser.add_argument("--gamma", type=float, default=None,
-                        help="RBF kernel parameter, > 0 (default: 80 for reference, 1/p "
-                             "otherwise, on standardized inputs for diabetes and csv)")
-    parser.add_argument("--max-samples", type=int, default=None, metavar="N",
-                        help="keep at most N samples, drawn at random (default: 1000 for "
-                             "digits, all otherwise; for reference the number generated, "
-                             "default 200)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed of the splits, the subsample and the label noise "
-                             "(default: %(default)s)")
+    param_option(parser, "--label-noise", method("noise_rate"), default=None, metavar="RATE",
+                 doc="symmetric label noise on the training labels of every split",
+                 more="(--dataset digits; default 0.4)")
+    parser.add_argument("--splits", type=integer(1), default=20,
+                        help="random train/test splits, an integer >= 1 (default: "
+                             "%(default)s)")
+    param_option(parser, "--test-size", method("test_size"))
+    param_option(parser, "--cv", method("cv"))
+    param_option(parser, "--gamma", parameter("kernel", "rbf", "gamma"),
+                 doc="RBF kernel parameter",
+                 more="(default: 80 for reference, 1/p otherwise, on standardized inputs for "
+                      "diabetes and csv)")
+    param_option(parser, "--max-samples", method("max_samples"), metavar="N",
+                 doc="keep at most N samples, drawn at random",
+                 more="(default: 1000 for digits, all otherwise; at most 1796 digits; for "
+                      "reference the number generated, default 200)")
+    param_option(parser, "--seed", method("split_seed"),
+                 doc="seed of the data, the splits, the subsample and the digits' label "
+                     "noise (the reference data's noise is drawn by the split's index)")
     parser.add_argument("--out", default="compare_out", metavar="DIR",
                         help="directory for the table (CSV, JSON) and the figure (PNG); "
                              "default: %(default)s")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
 
+def _n_samples(args):
+    """The number of samples the comparison splits; a CSV file is read (and refused with a
+    one-line message when it cannot be)."""
+    from hilbert_sd.cli import UsageError
+    from hilbert_sd.experiments.registry import parameter
+
+    if args.dataset == "csv":
+        from hilbert_sd.experiments.data import load_file
+
+        try:
+            if not args.data.lower().endswith(".csv"):
+                raise ValueError(f"{args.data}: expected a .csv file")
+            n = len(load_file(args.data, target=args.target)[1])
+        except (ValueError, OSError) as exc:
+            raise UsageError(f"--data: {' '.join(str(exc).split())}") from None
+        if n < 4:
+            raise UsageError(f"--data: {args.data}: {n} data rows; allowed: at least 4")
+    elif args.dataset == "reference":
+        return args.max_samples or 200
+    else:
+        n = parameter("data", args.dataset, "n_samples").high
+    return min(n, args.max_samples or {"digits": 1000}.get(args.dataset, n))
+
+
 def _check(args):
-    """Every argument, and the data, before any side effect; returns the loaded data."""
+    """The combinations of arguments, and the data, before any side effect; returns the
+    config."""
     from hilbert_sd.cli import UsageError, output_dir
+    from hilbert_sd.experiments.config import parse_config
+    from hilbert_sd.experiments.family import comparison_config
 
     if args.dataset == "csv" and args.data is None:
         raise UsageError("--dataset csv needs --data FILE.csv")
@@ -63,71 +94,34 @@ def _check(args):
             if value is not None:
                 raise UsageError(f"{flag} applies to --dataset csv only; got --dataset "
                                  f"{args.dataset}")
-    if args.label_noise is not None:
-        if args.dataset != "digits":
-            raise UsageError(f"--label-noise applies to --dataset digits only (class labels); "
-                             f"got --dataset {args.dataset}")
-        if not 0.0 <= args.label_noise <= 1.0:
-            raise UsageError(f"--label-noise={args.label_noise:g} is out of range; allowed: "
-                             "0 <= rate <= 1")
-    if args.splits < 1:
-        raise UsageError(f"--splits={args.splits} is out of range; allowed: >= 1")
-    if not 0.0 < args.test_size < 1.0:
-        raise UsageError(f"--test-size={args.test_size:g} is out of range; allowed: "
-                         "0 < fraction < 1")
-    if args.cv < 2:
-        raise UsageError(f"--cv={args.cv} is out of range; allowed: >= 2")
-    if args.gamma is not None and not (args.gamma > 0 and math.isfinite(args.gamma)):
-        raise UsageError(f"--gamma={args.gamma:g} is out of range; allowed: > 0")
-    if args.max_samples is not None and args.max_samples < 2:
-        raise UsageError(f"--max-samples={args.max_samples} is out of range; allowed: >= 2")
-    if args.seed < 0:
-        raise UsageError(f"--seed={args.seed} is out of range; allowed: >= 0")
+    if args.label_noise is not None and args.dataset != "digits":
+        raise UsageError(f"--label-noise applies to --dataset digits only (class labels); "
+                         f"got --dataset {args.dataset}")
     output_dir(args.out)
-    from hilbert_sd.experiments.family import load_comparison_data
-
-    max_samples = args.max_samples or _DEFAULT_MAX.get(args.dataset)
-    try:
-        data = load_comparison_data(args.dataset, path=args.data, target=args.target,
-                                    max_samples=max_samples, random_state=args.seed)
-    except (ValueError, OSError) as exc:
-        flag = "--data" if args.dataset == "csv" else "--dataset"
-        raise UsageError(f"{flag}: {' '.join(str(exc).split())}") from None
-    n = len(data["y"])
+    n = _n_samples(args)
     n_train = n - math.ceil(args.test_size * n)
     if n_train < 2 * args.cv:
         raise UsageError(f"--max-samples / the data give n={n}, --test-size={args.test_size:g} "
                          f"leaves {n_train} training samples; allowed: at least 2 x --cv = "
                          f"{2 * args.cv}")
-    return data
+    raw = comparison_config(args.dataset, path=args.data, target=args.target,
+                            max_samples=args.max_samples, n_splits=args.splits,
+                            test_size=args.test_size, cv=args.cv, gamma=args.gamma,
+                            label_noise=args.label_noise, seed=args.seed)
+    parse_config(raw, default_name="family-comparison")  # every value, before any work
+    return raw
 
 
 def run(args):
-    data = _check(args)
-    import matplotlib
-
-    matplotlib.use("Agg")
+    raw = _check(args)
     from hilbert_sd.cli import output_dir
-    from hilbert_sd.experiments.family import compare_family
+    from hilbert_sd.experiments.family import result_from_rows
+    from hilbert_sd.experiments.reports import run_rows
 
     out = output_dir(args.out)
-    started = time.perf_counter()
-
-    def progress(line):
-        if not args.quiet:
-            print(f"[compare] {line}", file=sys.stderr, flush=True)
-
-    gamma = args.gamma if args.gamma is not None else data["gamma"]
-    noise = 0.4 if args.label_noise is None else args.label_noise
-    progress(f"{data['description']}; {args.splits} splits, {args.cv}-fold CV")
-    result = compare_family(
-        data["X"], data["y"], gamma=gamma, n_splits=args.splits, test_size=args.test_size,
-        cv=args.cv, classification=data["classification"],
-        label_noise=noise if data["classification"] else 0.0,
-        standardize=data["standardize"], f_star=data["f_star"], noise_var=data["noise_var"],
-        random_state=args.seed, description=data["description"], progress=progress)
+    result = result_from_rows(run_rows(raw, name="family-comparison",
+                                       progress=not args.quiet))
     print(result.summary())
     for path in result.save(out):
         print(f"wrote {path}")
-    progress(f"done in {time.perf_counter() - started:.1f} s")
     return 0
