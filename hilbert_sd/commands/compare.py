@@ -45,7 +45,7 @@ def add_arguments(parser):
                       "diabetes and csv)")
     param_option(parser, "--max-samples", method("max_samples"), metavar="N",
                  doc="keep at most N samples, drawn at random",
-                 more="(default: 1000 for digits, all otherwise; at most 1796 digits; for "
+                 more="(default: 1000 for digits, all otherwise; at most 1797 digits; for "
                       "reference the number generated, default 200)")
     param_option(parser, "--seed", method("split_seed"),
                  doc="seed of the data, the splits, the subsample and the digits' label "

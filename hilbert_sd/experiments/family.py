@@ -139,7 +139,7 @@ def comparison_config(dataset="reference", *, path=None, target=None, max_sample
         Its target column.
     max_samples : int, optional
         At most this many samples: the number generated (reference, default 200), a random
-        subset drawn by ``seed`` (diabetes; digits, default 1000, at most 1796), or a random
+        subset drawn by ``seed`` (diabetes; digits, default 1000, at most 1797), or a random
         subset drawn once by the splits' seed (csv). Default: all.
     n_splits : int, default=20
     test_size : float in (0, 1), default=0.3
@@ -572,9 +572,7 @@ class _Study:
         from hilbert_sd.noisy_labels import add_label_noise
 
         X, y, labels = self.X, self.y, self.labels
-        rng = np.random.default_rng([random_state, index, _SPLIT_STREAM])
-        perm = rng.permutation(len(y))
-        test, train = perm[:self.n_test], perm[self.n_test:]
+        rng, train, test = _draw_split(len(y), self.n_test, random_state, index)
         X_tr, X_te = X[train], X[test]
         if self.standardize:
             mu, sd = X_tr.mean(axis=0), X_tr.std(axis=0)
@@ -631,6 +629,16 @@ class _Study:
                  "flipped": None if noisy is None
                  else int(np.count_nonzero(noisy != labels[train]))}
         return records, split, notes
+
+
+def _draw_split(n, n_test, random_state, index):
+    """Split ``index`` of the stream ``random_state`` of ``n`` samples: ``(rng, train,
+    test)``, the test part the first ``n_test`` of a permutation drawn from
+    ``np.random.default_rng([random_state, index, 2])`` (``rng`` goes on to the label
+    noise). A pure function of its arguments: a store keeps the seeds, not the indices."""
+    rng = np.random.default_rng([random_state, index, _SPLIT_STREAM])
+    perm = rng.permutation(n)
+    return rng, perm[n_test:], perm[:n_test]
 
 
 def compare_family(X, y, *, kernel="rbf", gamma=None, kernel_params=None, n_splits=20,
@@ -1018,8 +1026,10 @@ def run(config, inputs, seed):
     ``M.epsilon``, ``M.round``, ``M.step``, ``M.steps``, ``M.time``, ``M.rank`` (None where
     M has no such parameter), ``M.round_ridge`` and the oracle's weights ``M.xi[j]``;
     ``notes.InfeasibleBudgetWarning`` and ``notes.NumericalWarning`` (counts of the warnings
-    caught); the split ``train[i]``, ``test[i]`` (indices, in order) and, for
-    classification, the training labels after noise ``train_labels[i]``.
+    caught); for classification the training labels after noise, ``train_labels`` (one
+    string of space-separated class indices, in the order of the split's training part). The
+    split's indices are not stored: they are a function of ``split_seed``, the seed and the
+    sizes (:func:`result_from_rows` draws them again).
     """
     m, data = config["method"], config["data"]
     classification, noise_var = _setting(m, data)
@@ -1046,9 +1056,8 @@ def run(config, inputs, seed):
             out[f"{rec['method']}.xi[{j}]"] = xi
     for name in _NOTES:
         out[f"notes.{name}"] = notes.get(name, 0)
-    for key in ("train", "test", "train_labels"):
-        for i, v in enumerate(() if split[key] is None else split[key].tolist()):
-            out[f"{key}[{i}]"] = v
+    labels = split["train_labels"]
+    out["train_labels"] = None if labels is None else " ".join(map(str, labels.tolist()))
     return out
 
 
@@ -1092,10 +1101,12 @@ def result_from_rows(rows):
             xi = series(res, f"{k}.xi")
             rec["xi"] = xi.tolist() if xi.size else None
             records.append(rec)
-        labels = series(res, "train_labels")
-        splits.append({"train": series(res, "train").astype(np.int64),
-                       "test": series(res, "test").astype(np.int64),
-                       "train_labels": labels.astype(np.int64) if labels.size else None,
+        _, train, test = _draw_split(res["n_samples"], res["n_test"], m["split_seed"],
+                                     row["seed"])
+        labels = res.get("train_labels")
+        splits.append({"train": train, "test": test,
+                       "train_labels": None if labels is None
+                       else np.array(labels.split(), dtype=np.int64),
                        "flipped": res["flipped"]})
         for name in _NOTES:
             if res[f"notes.{name}"]:

@@ -191,7 +191,7 @@ GENERATORS = {
         inputs="hilbert_sd.experiments.data:digits_inputs",
         labels="hilbert_sd.experiments.data:digits_labels",
         params={
-            "n_samples": Param("int", low=2, high=1796, doc="number of training points"),
+            "n_samples": Param("int", low=2, high=1797, doc="number of training points"),
             "seed": _SEED,
             "n_test": Param("int", default=200, low=0, high=1795,
                             doc="number of test points (n_samples + n_test <= 1797)"),
