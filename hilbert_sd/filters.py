@@ -313,7 +313,15 @@ def _sd_log_filters(lam, alphas, xi):
     xi = np.asarray(xi, dtype=np.float64)
     xis = np.broadcast_to(xi, (max(R - 1, 0),)) if xi.ndim == 0 else xi[: max(R - 1, 0)]
     if np.all(xis == 1.0):
-        return np.cumsum(log_s, axis=0)
+        if log_s[0].size < 256:
+            return np.cumsum(log_s, axis=0)
+        # The same running sum as np.cumsum(log_s, axis=0), one vectorized add per round:
+        # cumsum along the first axis runs an inner loop over the few rounds for every
+        # (direction, column) entry, 0.5-1 ms on the (6, 1000, 20) filters of a sweep's
+        # batch against 0.1 ms here; with many rounds of few entries cumsum is the faster.
+        for t in range(1, R):
+            log_s[t] += log_s[t - 1]
+        return log_s
     with np.errstate(divide="ignore"):
         log_xi, log_rest = np.log(xis), np.log1p(-xis)
     out = np.empty_like(log_s)
