@@ -148,7 +148,9 @@ def batch_self_distill(items):
     the columns of one ``self_distill(..., multioutput="independent")`` call: one matrix
     product projects all their labels and one evaluates all their test predictions, instead
     of one memory-bound matrix-vector product per simulation. Each column is solved on its
-    own, so the results equal those of :func:`run_self_distill` up to round-off.
+    own, so the results equal those of :func:`run_self_distill` up to round-off. The rules
+    of a batch usually share their seeds: their label matrices are stacked (and projected)
+    once for the batch.
 
     Parameters
     ----------
@@ -169,20 +171,54 @@ def batch_self_distill(items):
         rule = (id(inputs.group), m["epsilon"], m["alpha"], m["n_rounds"], m["mix"],
                 m["on_infeasible"], m["record_rounds"])
         rules.setdefault(rule, []).append(i)
+    labels = _LabelMatrices()
     for idx in rules.values():
         config, inputs, seed = items[idx[0]]
         if len(idx) == 1:
             out[idx[0]] = run_self_distill(config, inputs, seed)
             continue
         m = config["method"]
-        Y = np.column_stack([items[i][1].y for i in idx])
+        cases = [(items[i][0], items[i][1]) for i in idx]
+        Y = labels.stack(cases, "y")
         path = self_distill(inputs.spectrum, Y, epsilon=m["epsilon"], alpha=m["alpha"],
                             n_rounds=m["n_rounds"], mix=m["mix"], multioutput="independent",
                             on_infeasible=m["on_infeasible"])
-        results = _self_distill_results([(items[i][0], items[i][1]) for i in idx], path)
-        for i, res in zip(idx, results):
+        for i, res in zip(idx, _self_distill_results(cases, path, labels)):
             out[i] = res
     return out
+
+
+class _LabelMatrices:
+    """The label matrices of a batch's rules, each stacked and projected once per batch.
+
+    A batch holds several rules (budgets, say) over the same seeds, whose simulations share
+    their label vectors (:func:`~hilbert_sd.experiments.planning.make_inputs` gives the
+    simulations of one seed and noise level the same array): a matrix is known by the
+    identities of its columns, which the batch's items keep alive.
+    """
+
+    def __init__(self):
+        self._stacks = {}
+        self._projections = {}
+
+    def stack(self, cases, name):
+        """``column_stack`` of the ``name`` attribute (``"y"``, ``"y_clean"``, ``"y_test"``)
+        of every case's inputs."""
+        vectors = [getattr(inputs, name) for _, inputs in cases]
+        key = (name, tuple(map(id, vectors)))
+        M = self._stacks.get(key)
+        if M is None:
+            M = self._stacks[key] = np.column_stack(vectors)
+        return M
+
+    def project(self, spectrum, cases, name):
+        """``spectrum.project`` of :meth:`stack` (the spectrum caches it too, by a hash of
+        the matrix's bytes: a hash per call, which this saves)."""
+        key = (name, id(spectrum), tuple(id(getattr(inputs, name)) for _, inputs in cases))
+        z = self._projections.get(key)
+        if z is None:
+            z = self._projections[key] = spectrum.project(self.stack(cases, name))
+        return z
 
 
 def _columns(arr, leading):
@@ -213,14 +249,144 @@ def _test_errors(path, inputs, y_test):
     return np.mean((pred - y_test[None]) ** 2, axis=1)
 
 
-def _self_distill_results(cases, path):
+def _path_statistics_py(h, z, zc, lam, ridges, xi, n, D, train, clean, eff):
+    """Training, clean and effective-dimension sums and the test dual coefficients of a
+    path's k columns, in one pass over its filters (compiled by :func:`_path_statistics`).
+
+    ``h`` (R, r, k) filters, ``z`` (r, k) and ``zc`` (r, k, or (0, k) for none) the
+    eigen-coefficients of the fitted and of the clean labels, ``lam`` (r,) eigenvalues,
+    ``ridges`` (R, k) (inf once collapsed), ``xi`` (R - 1,) the path's weights of the
+    previous fit, ``n`` samples. Writes ``D[:, t, :]``, the dual coefficients
+    ``c_t / (λ + α_t) · z`` (c_0 = 1, c_t = (1 − ξ_t) + ξ_t h_{t−1}; 0 once collapsed), and
+    ``train``, ``clean``, ``eff`` (R, k).
+
+    Every value is computed with the operations, in the order, of the array expressions of
+    the path's public methods (``DistillationPath.predict``'s dual coefficients,
+    ``effective_dof``) and of :func:`_label_errors`: products as written, left to right,
+    and sums over the eigen-directions in their order (what numpy's reduction over the
+    middle axis of a C-ordered (R, r, k ≥ 2) array does), so that the results are the same
+    floating-point numbers; ``tests/test_sweep_batch_equivalence.py`` checks it.
+    """
+    R, r, k = h.shape
+    has_clean = zc.shape[0] > 0
+    for t in range(R):
+        x = xi[t - 1] if t > 0 else 1.0
+        rest = 1.0 - x
+        for i in range(r):
+            lam_i = lam[i]
+            for j in range(k):
+                hv = h[t, i, j]
+                zv = z[i, j]
+                fit = hv * zv
+                e = fit - zv
+                if i == 0:
+                    train[t, j] = e * e
+                    eff[t, j] = hv
+                else:
+                    train[t, j] += e * e
+                    eff[t, j] += hv
+                if has_clean:
+                    e = fit - zc[i, j]
+                    if i == 0:
+                        clean[t, j] = e * e
+                    else:
+                        clean[t, j] += e * e
+                a = ridges[t, j]
+                inv = 1.0 / (lam_i + a) if np.isfinite(a) else 0.0
+                c = rest + x * h[t - 1, i, j] if t > 0 else 1.0
+                D[i, t, j] = c * inv * zv
+        for j in range(k):
+            train[t, j] = train[t, j] / n
+            if has_clean:
+                clean[t, j] = clean[t, j] / n
+
+
+_COMPILED = {}
+
+
+def _read_only(a):
+    """A read-only C-ordered float64 view (one argument type for the compiled kernel, whatever
+    the flags of the array it is given: one compilation)."""
+    view = np.ascontiguousarray(a, dtype=np.float64).view()
+    view.flags.writeable = False
+    return view
+
+
+def _path_statistics(h, z, zc, lam, ridges, xi, n):
+    """The compiled :func:`_path_statistics_py`: returns ``D`` (r, R, k), ``train``,
+    ``clean`` (None without clean labels) and ``eff`` (R, k)."""
+    kernel = _COMPILED.get("statistics")
+    if kernel is None:
+        import numba  # compiled (or loaded from numba's cache) on first use only
+
+        kernel = _COMPILED["statistics"] = numba.njit(cache=True)(_path_statistics_py)
+    R, r, k = h.shape
+    D = np.empty((r, R, k))
+    train, clean, eff = np.empty((R, k)), np.empty((R, k)), np.empty((R, k))
+    kernel(_read_only(h), _read_only(z), _read_only(np.empty((0, k)) if zc is None else zc),
+           _read_only(lam), _read_only(ridges), _read_only(xi), int(n), D, train, clean, eff)
+    return D, train, None if zc is None else clean, eff
+
+
+def _statistics(cases, path, labels, noisy):
+    """(R, k) training errors, clean errors (None without label noise), effective
+    dimensions and test errors (None without a test set) of the k columns of a path.
+
+    One column (a single simulation) goes through the path's array methods; several through
+    :func:`_path_statistics`, the same numbers in one pass over the filters instead of a
+    dozen, then one matrix product for every test prediction.
+    """
+    spectrum = path.spectrum
+    R = len(path)
+    r = spectrum.eigenvalues.shape[0]  # n, or r + 1 on a low-rank spectrum
+    filters = _columns(path.filters, (R, r))  # (R, r, k)
+    inputs = cases[0][1]
+    k = filters.shape[2]
+    if k == 1:
+        lab = [labels.stack(cases, "y")]
+        if noisy:
+            lab.append(labels.stack(cases, "y_clean"))
+        errors = _label_errors(spectrum, filters, lab)
+        eff = _columns(path.effective_dof(), (R,))
+        test = (_test_errors(path, inputs, labels.stack(cases, "y_test"))
+                if inputs.has_test else None)
+        return errors[0], errors[1] if noisy else None, eff, test
+    z = labels.project(spectrum, cases, "y")  # the path's own projection
+    zc = labels.project(spectrum, cases, "y_clean") if noisy else None
+    ridges = _columns(np.asarray(path.ridges, dtype=np.float64), (R,))
+    D, train, clean, eff = _path_statistics(filters, z, zc, spectrum.eigenvalues, ridges,
+                                            path.xi, spectrum.n)
+    test = None
+    if inputs.has_test:
+        # the group's k(X_test, X) U, computed once and shared by every path of the group:
+        # the product and its layout are those of path.predict(..., projected=True)
+        P = inputs.test_projection
+        pred = (P @ D.reshape(r, R * k)).reshape(P.shape[0], R, k)
+        test = np.mean((pred - labels.stack(cases, "y_test")[:, None, :]) ** 2, axis=0)
+    return train, clean, eff, test
+
+
+_ROUND_KEYS = {}
+
+
+def _round_keys(name, count):
+    """``[f"{name}[0]", ..., f"{name}[count - 1]"]``, made once (every simulation uses them)."""
+    keys = _ROUND_KEYS.get((name, count))
+    if keys is None:
+        keys = _ROUND_KEYS[(name, count)] = [f"{name}[{t}]" for t in range(count)]
+    return keys
+
+
+def _self_distill_results(cases, path, labels=None):
     """Results of k simulations from the path that fitted their labels as k columns.
 
-    cases: k pairs (config, inputs). Everything is read from the path: its ridges (inf once
-    collapsed), its filters (training errors by Parseval, effective dimension) and its
-    predictions at the test inputs, every array operation done once for all k columns. A
-    collapsed round is the zero function.
+    cases: k pairs (config, inputs); labels: the batch's :class:`_LabelMatrices` (a new one
+    if None). Everything is read from the path: its ridges (inf once collapsed), its filters
+    (training errors by Parseval, effective dimension) and its predictions at the test
+    inputs, every array operation done once for all k columns. A collapsed round is the zero
+    function.
     """
+    labels = _LabelMatrices() if labels is None else labels
     spectrum = path.spectrum
     n = spectrum.n
     R = len(path)
@@ -230,42 +396,40 @@ def _self_distill_results(cases, path):
     ridges = _columns(np.asarray(path.ridges, dtype=np.float64), (R,))  # (R, k)
     collapse = path.collapse_round
     collapse = list(collapse) if isinstance(collapse, tuple) else [collapse]
-    filters = _columns(path.filters, (R, spectrum.eigenvalues.shape[0]))  # (R, n or r+1, k)
-    Y = np.column_stack([inp.y for _, inp in cases])
     noisy = [c["data"].get("label_noise", 0.0) > 0 for c, _ in cases]
-    labels = [Y]
-    if any(noisy):
-        labels.append(np.column_stack([inp.y_clean for _, inp in cases]))
-    errors = _label_errors(spectrum, filters, labels)
-    train = errors[0]  # (R, k)
-    clean = errors[1] if any(noisy) else None
-    eff = _columns(path.effective_dof(), (R,))
-    inputs = cases[0][1]
-    if inputs.has_test:
-        test = _test_errors(path, inputs, np.column_stack([inp.y_test for _, inp in cases]))
-    norms = np.sum(Y * Y, axis=0)
+    train, clean, eff, test = _statistics(cases, path, labels, any(noisy))
+    has_test = test is not None
+    if m["epsilon"] is not None:
+        Y = labels.stack(cases, "y")
+        r0 = np.sqrt(np.sum(Y * Y, axis=0) / (n * m["epsilon"])).tolist()
     rank = int(spectrum.numerical_rank)
+    # Python floats of every column at once (column j is row j of the transposes)
+    ridges_c, train_c, eff_c = ridges.T.tolist(), train.T.tolist(), eff.T.tolist()
+    clean_c = clean.T.tolist() if clean is not None else None
+    test_c = test.T.tolist() if has_test else None
     outs = []
     for j in range(k):
         T = collapse[j]
         # until collapse, a column of an independent run stops at its own collapse round
         rounds = T + 1 if (m["n_rounds"] is None and T is not None) else R
         live = rounds if T is None else T
-        out = {"rounds": int(rounds), "collapse_round": _py(T), "numerical_rank": rank}
+        shown = min(rounds, limit + 1)  # rounds 0..record_rounds are stored
+        out = {"rounds": int(rounds), "collapse_round": T, "numerical_rank": rank}
         if m["epsilon"] is not None:
-            out["r0"] = float(np.sqrt(norms[j] / (n * m["epsilon"])))
-        _per_round(out, "alpha", ridges[:live, j].tolist() + [None] * (rounds - live), limit)
-        _per_round(out, "train_mse", train[:rounds, j], limit)
+            out["r0"] = r0[j]
+        alpha = ridges_c[j][:live] + [None] * (rounds - live)
+        out.update(zip(_round_keys("alpha", shown), alpha))
+        out.update(zip(_round_keys("train_mse", shown), train_c[j]))
         if noisy[j]:
-            _per_round(out, "clean_mse", clean[:rounds, j], limit)
-        _per_round(out, "effective_dim", eff[:rounds, j], limit)
-        if inputs.has_test:
-            tj = test[:rounds, j]
-            _per_round(out, "test_mse", tj, limit)
-            best = int(np.argmin(tj))
+            out.update(zip(_round_keys("clean_mse", shown), clean_c[j]))
+        out.update(zip(_round_keys("effective_dim", shown), eff_c[j]))
+        if has_test:
+            tj = test_c[j][:rounds]
+            out.update(zip(_round_keys("test_mse", shown), tj))
+            best = int(np.argmin(test[:rounds, j]))
             out["best_round"] = best
-            out["best_test_mse"] = float(tj[best])
-            out["final_test_mse"] = float(tj[-1])
+            out["best_test_mse"] = tj[best]
+            out["final_test_mse"] = tj[-1]
         outs.append(out)
     return outs
 

@@ -170,7 +170,8 @@ class SimulationInputs:
     X, X_test : ndarray
         Training and test inputs (``X_test`` None without a test set).
     y : ndarray of shape (n_samples,)
-        Training labels, with this simulation's label noise.
+        Training labels, with this simulation's label noise (in a vectorized batch, one
+        read-only array shared by the simulations of the same seed and noise level).
     y_clean : ndarray of shape (n_samples,)
         Training labels before the label noise.
     y_test : ndarray of shape (n_test,) or None
@@ -209,11 +210,30 @@ class SimulationInputs:
         return self._rng
 
 
-def make_inputs(group, dataset, config):
+def make_inputs(group, dataset, config, labels=None):
     """The :class:`SimulationInputs` of one simulation (resolved ``config``): its group, its
-    noise-free ``dataset`` and the label noise of its seed."""
+    noise-free ``dataset`` and the label noise of its seed.
+
+    ``labels``: a dict kept by the caller for the simulations of one batch. The noisy labels
+    of each (data set, noise level, seed) are then drawn once, and the simulations that
+    share them (the budgets of one seed, say) share one read-only array: a vectorized batch
+    recognizes their label matrices as the same and stacks and projects them once. Without
+    it, every simulation gets arrays of its own.
+    """
     seed = config["seed"]
-    y = add_gaussian_noise(dataset.y, config["data"].get("label_noise", 0.0), seed)
+    sigma = config["data"].get("label_noise", 0.0)
+    if labels is None:
+        y = add_gaussian_noise(dataset.y, sigma, seed)
+    else:
+        key = (id(dataset), sigma, seed)
+        kept = labels.get(key)
+        if kept is None:
+            y = add_gaussian_noise(dataset.y, sigma, seed)
+            if y is not dataset.y:
+                y.flags.writeable = False
+            # the data set is kept with its labels, so that its id names it while they live
+            kept = labels[key] = (dataset, y)
+        y = kept[1]
     return SimulationInputs(group, y, dataset.y, dataset.y_test, seed)
 
 

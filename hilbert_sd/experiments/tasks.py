@@ -115,7 +115,8 @@ def _run_batch(group, datasets, tasks, batch):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            items = [(t[1], make_inputs(group, datasets[t[2]], t[1]), t[1]["seed"])
+            labels = {}  # the batch's simulations of one seed share their labels
+            items = [(t[1], make_inputs(group, datasets[t[2]], t[1], labels), t[1]["seed"])
                      for t in tasks]
             outputs = [_check_results(r) for r in load_attribute(batch)(items)]
             if len(outputs) != len(tasks):
