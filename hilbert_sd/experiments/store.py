@@ -126,13 +126,18 @@ def _salvage_hint(path):
             "--salvage NEW.db'")
 
 
+#: ``json.dumps(value, sort_keys=True, allow_nan=False)`` without building an encoder per call
+#: (four per row): the same text
+_ENCODER = json.JSONEncoder(sort_keys=True, allow_nan=False)
+
+
 def _encode(value):
     try:  # fast path: plain finite data
-        return json.dumps(value, sort_keys=True, allow_nan=False)
+        return _ENCODER.encode(value)
     except (TypeError, ValueError):
         from hilbert_sd.experiments.config import _jsonable
 
-        return json.dumps(_jsonable(value), sort_keys=True, allow_nan=False)
+        return _ENCODER.encode(_jsonable(value))
 
 
 _NONFINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
