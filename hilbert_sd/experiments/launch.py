@@ -41,6 +41,11 @@ def launch(groups, *, jobs=1, scheduler=None):
 def _serial(groups):
     for g in groups:
         cache = prepare_group(g)
+        if len(g.X) >= tuning.MULTITHREADED_MIN_N:
+            # prepared with every BLAS thread, simulated on one: OpenBLAS's threads, left
+            # spinning ~0.1 s after the eigendecomposition, would take a core from the
+            # simulations on a machine with other work
+            tuning.stop_idle_blas_threads()
         timings = {} if isinstance(cache, FailedGroup) else cache.timings
         for records in iter_chunk(cache, g.datasets, g.tasks):
             yield records, g.key, timings

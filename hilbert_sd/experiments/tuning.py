@@ -87,13 +87,15 @@ def preparation_threads(n_samples):
 
 
 def stop_idle_blas_threads():
-    """Stop OpenBLAS's idle threads in this process, before worker processes take the cores.
+    """Stop OpenBLAS's idle threads in this process, before worker processes (or this
+    process's single-threaded simulations) take the cores.
 
     After a multi-threaded call, OpenBLAS (pthreads build) keeps its threads spinning for
     about 2^28 cycles (~0.1 s) waiting for more work: measured here, 110 ms of a core after
     the eigendecomposition, and again after the test projection (numpy and scipy each carry
     their own OpenBLAS). On a machine with as many cores as workers, that spinning takes a
-    core from a worker exactly when the simulations start. ``blas_thread_shutdown_`` (what
+    core from a worker exactly when the simulations start; in a serial sweep on a machine
+    with other work, from the simulations themselves. ``blas_thread_shutdown_`` (what
     OpenBLAS itself calls before a fork) ends them; the next multi-threaded call starts them
     again. Called from the sweep's thread between its own BLAS calls; another thread of
     this process inside an OpenBLAS call at that moment would be disturbed (a sweep is not
