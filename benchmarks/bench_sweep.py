@@ -4,7 +4,7 @@ A 200-simulation sweep, 10 budgets ε × 20 label-noise seeds, on fixed inputs (
 seeds change y, not the inputs, so the whole sweep needs ONE Gram matrix and ONE
 eigendecomposition. Targets, measured as ratios in this process:
 
-1. the serial sweep (``--jobs 1``, store writes included) takes less than 2 × the time of the
+1. the serial sweep (``--jobs 1``, store writes included) takes at most 1.8 × the time of the
    eigendecomposition it needs (``eigh_psd`` of the same Gram matrix, timed here on its own);
 2. ``--jobs 2`` is faster than ``--jobs 1``.
 
@@ -21,6 +21,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+#: target 1: serial sweep wall time / eigendecomposition time, at most
+TARGET_SERIAL = 1.8
 
 
 def make_config(n, n_eps, n_seeds, n_test=200):
@@ -143,7 +146,8 @@ def _main(args):
     ratio = wall1 / eigh_ref
     print()
     print(f"target 1: serial sweep / eigendecomposition = {wall1:.3f} / {eigh_ref:.3f} = "
-          f"{ratio:.2f} (< 2: {'PASS' if ratio < 2 else 'FAIL'})")
+          f"{ratio:.2f} (<= {TARGET_SERIAL}: "
+          f"{'PASS' if ratio <= TARGET_SERIAL else 'FAIL'})")
     # the same ratio against the eigendecomposition timed inside that sweep (same moment,
     # same machine load: the steadier figure on a shared machine)
     print(f"          against the sweep's own eigendecomposition: {wall1:.3f} / "
@@ -151,7 +155,7 @@ def _main(args):
           f"{wall1 - rep1.eigh_time:.3f} s")
     print(f"target 2: jobs=2 / jobs=1 = {wall2:.3f} / {wall1:.3f} = {wall2 / wall1:.2f} "
           f"(< 1: {'PASS' if wall2 < wall1 else 'FAIL'})")
-    return 0 if ratio < 2 and wall2 < wall1 else 1
+    return 0 if ratio <= TARGET_SERIAL and wall2 < wall1 else 1
 
 
 if __name__ == "__main__":
