@@ -11,10 +11,8 @@ import numpy as np
 
 __all__ = [
     "batch_self_distill",
-    "check_linear_teacher",
     "check_self_distill",
     "run_gradient_flow",
-    "run_linear_teacher",
     "run_self_distill",
 ]
 
@@ -480,41 +478,4 @@ def run_gradient_flow(config, inputs, seed):
         out["best_index"] = best
         out["best_time"] = _py(times[best])
         out["best_test_mse"] = float(test[best])
-    return out
-
-
-def check_linear_teacher(params):
-    """A deep student needs a non-zero start (0 is a saddle of its flow)."""
-    if params.get("depth", 1) >= 2 and params.get("init_scale", 0.0) == 0:
-        return [("init_scale", "must be > 0 for depth >= 2 (zero is a saddle of the deep "
-                               "linear flow)")]
-    return []
-
-
-def run_linear_teacher(config, inputs, seed):
-    """Distil a random unit linear teacher into a linear student (:doc:`/topics/linear_teacher`).
-
-    The teacher w* is a unit vector drawn from the simulation's own stream
-    (``inputs.rng``), the inputs are the data set's X. Results: ``angle`` ∠(w, w*),
-    ``transfer_risk`` = angle/π (exact under isotropic inputs), ``test_risk`` (sign
-    disagreement on the test inputs, with a test set), ``expected_isotropic_risk`` (the exact
-    E R_n of :doc:`/topics/linear_teacher` for this n and d), ``n``, ``d``.
-    """
-    from hilbert_sd import linear
-
-    m = config["method"]
-    X = inputs.X
-    n, d = X.shape
-    rng = inputs.rng
-    w_teacher = rng.standard_normal(d)
-    w_teacher /= np.linalg.norm(w_teacher)
-    w_init = m["init_scale"] * rng.standard_normal(d) if m["init_scale"] > 0 else None
-    w = linear.distill(X, w_teacher, depth=m["depth"], temperature=m["temperature"],
-                       w_init=w_init, method=m["solver"])
-    out = {"n": n, "d": d,
-           "angle": float(linear.angle_to_teacher(w, w_teacher)),
-           "transfer_risk": float(linear.transfer_risk(w, w_teacher)),
-           "expected_isotropic_risk": float(linear.expected_isotropic_risk(n, d))}
-    if inputs.X_test is not None:
-        out["test_risk"] = float(linear.transfer_risk(w, w_teacher, inputs.X_test))
     return out
