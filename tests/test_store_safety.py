@@ -495,6 +495,46 @@ def test_stale_shared_folders_are_removed_only_when_dead_and_ours(tmp_path):
         assert theirs.exists()
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="/proc")
+def test_folders_of_the_old_naming_are_removed_when_old_and_unused(tmp_path):
+    """Before PIDs were in the name, killed sweeps left ``hilbert_sd-XXXXXXXX`` folders (no
+    lock) that nothing removed: now one is removed once it is older than a minute and no
+    process has a file in it open or mapped."""
+    from hilbert_sd.experiments.runner import remove_stale_shared_folders
+
+    def folder(name, age):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "0.buf").write_bytes(b"x" * 4096)
+        t = time.time() - age
+        os.utime(d, (t, t))
+        return d
+
+    left = folder("hilbert_sd-k3_x9q2z", age=3600)
+    young = folder("hilbert_sd-ab12cd34", age=0)
+    opened = folder("hilbert_sd-opened00", age=3600)
+    mapped = folder("hilbert_sd-mapped00", age=3600)
+    other = folder("hilbert_sd-notours-xy", age=3600)  # neither naming
+    # a subprocess holds one file open and maps another, as a live sweep's workers do
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import mmap, sys, time\n"
+         f"f = open({str(opened / '0.buf')!r}, 'rb')\n"
+         f"g = open({str(mapped / '0.buf')!r}, 'rb')\n"
+         "m = mmap.mmap(g.fileno(), 0, access=mmap.ACCESS_READ); g.close()\n"
+         "print('ready', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        removed = remove_stale_shared_folders(str(tmp_path))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert removed == [str(left)] and not left.exists()
+    for kept in (young, opened, mapped, other):
+        assert kept.exists()
+
+
 @pytest.mark.skipif(not os.path.isdir("/dev/shm") or sys.platform != "linux",
                     reason="needs /dev/shm")
 def test_killed_parallel_sweep_leaves_no_folder_after_the_next_one(tmp_path):

@@ -166,6 +166,27 @@ def _pid_alive(pid):
     return True
 
 
+def _in_use(path):
+    """Whether a process this user can inspect has a file under ``path`` open or mapped
+    (``/proc/PID/fd`` and ``/proc/PID/maps``); None when ``/proc`` cannot tell."""
+    prefix = os.path.realpath(path) + os.sep
+    try:
+        pids = [e.name for e in os.scandir("/proc") if e.name.isdigit()]
+    except OSError:
+        return None
+    for pid in pids:
+        try:
+            for fd in os.scandir(f"/proc/{pid}/fd"):
+                if os.readlink(fd.path).startswith(prefix):
+                    return True
+            with open(f"/proc/{pid}/maps", encoding="utf-8", errors="replace") as maps:
+                if any(prefix in line for line in maps):
+                    return True
+        except OSError:
+            continue  # gone, or another user's process (whose files are not ours to hold)
+    return False
+
+
 def remove_stale_shared_folders(directory=None, *, min_age=60.0):
     """Delete the shared-memory folders that killed parallel sweeps left behind.
 
@@ -174,7 +195,10 @@ def remove_stale_shared_folders(directory=None, *, min_age=60.0):
     (same user, ``hilbert_sd-PID-...``) whose lock can be taken belongs to a dead process and
     is deleted. A folder without a lock file (one being created, or left by a version without
     locks) is deleted only when its process ``PID`` does not exist and it is older than
-    ``min_age`` seconds. Other users' folders and anything else are never touched.
+    ``min_age`` seconds. A folder of the naming before PIDs were part of it
+    (``hilbert_sd-XXXXXXXX``, no lock) is deleted when it is older than ``min_age`` seconds and
+    no process has a file in it open or mapped (read from ``/proc``; kept where ``/proc`` cannot
+    tell). Other users' folders and anything else are never touched.
 
     Parameters
     ----------
@@ -194,6 +218,7 @@ def remove_stale_shared_folders(directory=None, *, min_age=60.0):
 
     directory = directory or shm_dir() or tempfile.gettempdir()
     pattern = re.compile(re.escape(SHM_PREFIX) + r"(\d+)-[^/]+$")
+    unlocked = re.compile(re.escape(SHM_PREFIX) + r"[a-z0-9_]{8}$")  # tempfile's 8 characters
     removed = []
     try:
         entries = list(os.scandir(directory))
@@ -201,11 +226,16 @@ def remove_stale_shared_folders(directory=None, *, min_age=60.0):
         return removed
     for entry in entries:
         match = pattern.match(entry.name)
-        if match is None:
+        if match is None and unlocked.match(entry.name) is None:
             continue
         try:
             st = entry.stat(follow_symlinks=False)
             if not entry.is_dir(follow_symlinks=False) or st.st_uid != os.getuid():
+                continue
+            if match is None:  # the old naming: no PID, no lock
+                if time.time() - st.st_mtime >= min_age and _in_use(entry.path) is False:
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                    removed.append(entry.path)
                 continue
             pid = int(match.group(1))
             if pid == os.getpid():
