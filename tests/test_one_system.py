@@ -290,3 +290,42 @@ def test_optimal_mixing_through_the_runner(backend, tmp_path, request):
     assert studies == {"xi": 9, "kstep": 3}
     names = [p.name for p in mixing.report(rows, tmp_path / "out")["files"]]
     assert "optimal_xi_noise.json" in names and "kstep_mixing.json" in names
+
+
+# ---------------------------------------------------------------------- family comparison
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_family_comparison_through_the_runner(backend, tmp_path, request):
+    """Each stored split equals scikit-learn's grid search and literal refits on that split,
+    the split drawn here from its documented stream (first ⌈0.3 n⌉ of a permutation)."""
+    from sklearn.kernel_ridge import KernelRidge
+    from sklearn.model_selection import GridSearchCV, KFold
+
+    rng = np.random.default_rng(3)
+    n = 40
+    x = rng.uniform(size=n)
+    y = np.sin(2 * np.pi * x) + 0.3 * rng.standard_normal(n)
+    path = tmp_path / "data.csv"
+    np.savetxt(path, np.column_stack([x, y]), delimiter=",", header="x,y", comments="")
+    raw = _shipped("family-comparison", experiment={"seeds": 2},
+                   method={"cv": 3, "methods": ["ridge", "pcr"], "split_seed": 5})
+    raw["data"] = {"path": str(path), "target": "y"}
+    rows = sweep(raw, tmp_path / "fc.db", backend, _address(backend, request))
+    assert sorted(r["seed"] for r in rows) == [0, 1]
+    for row in rows:
+        res = row["results"]
+        perm = np.random.default_rng([5, row["seed"], 2]).permutation(n)
+        test, train = perm[:12], perm[12:]
+        K = naive.rbf(x[train, None], x[train, None], 80.0)
+        K_te = naive.rbf(x[test, None], x[train, None], 80.0)
+        mean = y[train].mean()
+        alphas = np.mean(np.diag(K)) * np.geomspace(1e-6, 1e3, 28)
+        gs = GridSearchCV(KernelRidge(kernel="precomputed"), {"alpha": alphas}, cv=KFold(3),
+                          scoring="neg_mean_squared_error").fit(K, y[train] - mean)
+        assert res["ridge.alpha"] == pytest.approx(gs.best_params_["alpha"], rel=1e-12)
+        assert res["ridge.cv_score"] == pytest.approx(-gs.best_score_, rel=1e-8)
+        pred = naive.krr_fit_predict(K, y[train] - mean, res["ridge.alpha"], K_te)[1] + mean
+        assert res["ridge.test_error"] == pytest.approx(np.mean((pred - y[test]) ** 2),
+                                                        rel=1e-8)
+        pred = naive.naive_spectral_cutoff(K, y[train] - mean, res["pcr.rank"], K_te)[1]
+        assert res["pcr.test_error"] == pytest.approx(np.mean((pred + mean - y[test]) ** 2),
+                                                      rel=1e-8)
