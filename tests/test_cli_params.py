@@ -141,3 +141,47 @@ def test_parse_text_refusals_name_value_and_range(param, text, message):
         param.parse_text(text)
     assert message in str(info.value)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("function, method", [
+    ("noisy_labels:run_noisy_labels", "noisy_labels"),
+    ("soft_labels:run_soft_labels", "soft_labels"),
+    ("linear_teacher:linear_teacher_experiment", "linear_teacher"),
+    ("family:compare_family", "family_comparison"),
+    ("mixing:optimal_xi_vs_noise", "optimal_mixing"),
+    ("mixing:kstep_vs_best_ridge", "optimal_mixing"),
+])
+def test_library_functions_default_to_the_registered_defaults(function, method):
+    """A study's library function and its registered method agree on every default they
+    share, so a config, a function call and a command line without the value run alike."""
+    import inspect
+
+    func = registry.load_attribute(f"hilbert_sd.experiments.{function}")
+    params = registry.METHODS[method].params
+    shared = {k: p.default for k, p in inspect.signature(func).parameters.items()
+              if k in params}
+    assert len(shared) >= 1
+    for key, default in shared.items():
+        expected = params[key].default
+        if isinstance(default, tuple):
+            default = list(default)
+        assert default == expected, (function, key)
+
+
+def test_array_level_functions_check_against_the_registered_parameters():
+    """compare_family and linear_teacher_experiment take arrays or sizes, not a config: they
+    check their arguments with the registered Params directly (same allowed text)."""
+    from hilbert_sd.experiments.family import compare_family
+    from hilbert_sd.experiments.linear_teacher import linear_teacher_experiment
+
+    X, y = [[0.0], [1.0]] * 10, [0.0, 1.0] * 10
+    cases = [(lambda: compare_family(X, y, cv=1),
+              "cv=1 is out of range; allowed: an integer >= 2"),
+             (lambda: compare_family(X, y, test_size=1.0),
+              "test_size=1.0 is out of range; allowed: a finite number in (0, 1)"),
+             (lambda: linear_teacher_experiment(d=2),
+              "d=2 is out of range; allowed: an integer >= 3")]
+    for call, message in cases:
+        with pytest.raises(ValueError) as info:
+            call()
+        assert message in str(info.value)

@@ -15,21 +15,20 @@ def add_arguments(parser):
     from dataclasses import replace
 
     from hilbert_sd.cli import param_option
-    from hilbert_sd.experiments.linear_teacher import GEOMETRIES
-    from hilbert_sd.experiments.registry import parameter
+    from hilbert_sd.experiments.registry import LINEAR_TEACHER_MIN_FEATURES, parameter
 
     def method(key):
         return parameter("method", "linear_teacher", key)
 
-    # the bound and the polar laws need d >= 3
-    param_option(parser, "--d", replace(parameter("data", "gaussian", "n_features"), low=3),
+    param_option(parser, "--d", replace(parameter("data", "gaussian", "n_features"),
+                                        low=LINEAR_TEACHER_MIN_FEATURES),
                  default=50, doc="dimension d of the inputs")
     param_option(parser, "--n", parameter("data", "gaussian", "n_samples"), many=True,
                  default=None, metavar="N1,N2,...", doc="training-set sizes, comma-separated",
                  more="(default: d/50 ... 4d, d included)")
     param_option(parser, "--draws", method("draws"), more="per (geometry, n)")
     param_option(parser, "--geometries", method("geometry"), many=True,
-                 default=list(GEOMETRIES), metavar="G1,G2,...",
+                 default=list(method("geometry").choices), metavar="G1,G2,...",
                  doc="laws of the inputs, comma-separated: N(0, I_d) or a polar law")
     param_option(parser, "--kappa", method("kappa"))
     param_option(parser, "--margin", method("margin"))

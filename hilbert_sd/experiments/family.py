@@ -506,12 +506,16 @@ class _Study:
         y = np.asarray(y)
         if y.shape != (n,):
             raise ValueError(f"y has shape {y.shape}; allowed: ({n},), one target per row of X")
-        self.test_size = check_scalar(test_size, "test_size", low=0.0, high=1.0,
-                                      low_inclusive=False, high_inclusive=False)
-        self.cv = check_scalar(cv, "cv", low=2, integer=True)
-        self.max_rounds = check_scalar(max_rounds, "max_rounds", low=0, integer=True)
-        self.oracle_steps = check_scalar(oracle_steps, "oracle_steps", low=1, integer=True)
-        self.label_noise = check_scalar(label_noise, "label_noise", low=0.0, high=1.0)
+        from hilbert_sd.experiments.registry import parameter
+
+        def arg(key, value, name=None):  # the method's registered parameter is the one check
+            return parameter("method", "family_comparison", key).check_argument(value,
+                                                                                name or key)
+
+        self.test_size, self.cv = arg("test_size", test_size), arg("cv", cv)
+        self.max_rounds, self.oracle_steps = (arg("max_rounds", max_rounds),
+                                              arg("oracle_steps", oracle_steps))
+        self.label_noise = arg("noise_rate", label_noise, "label_noise")
         self.n_test = int(math.ceil(self.test_size * n))
         n_train = n - self.n_test
         if self.n_test < 1 or n_train < 2 * self.cv:
@@ -543,7 +547,7 @@ class _Study:
             f_star = np.asarray(f_star, dtype=np.float64)
             if f_star.shape != (n,) or not np.all(np.isfinite(f_star)):
                 raise ValueError(f"f_star has shape {f_star.shape}; allowed: ({n},), finite")
-            noise_var = check_scalar(noise_var, "noise_var", low=0.0)
+            noise_var = arg("noise_var", noise_var)
         self.methods = _check_methods(methods, oracle)
         self.kernel_params = dict(kernel_params or {})
         if gamma is not None:

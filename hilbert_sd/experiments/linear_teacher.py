@@ -74,7 +74,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from hilbert_sd._validation import check_scalar
+from hilbert_sd.experiments.registry import LINEAR_TEACHER_MIN_FEATURES
+
 from hilbert_sd.linear import (
     angle_to_teacher,
     distill,
@@ -101,6 +102,8 @@ __all__ = [
 ]
 
 GEOMETRIES = ("isotropic", "polar-kappa", "polar-margin")
+#: Smallest input dimension of the study (declared in the registry, next to the method).
+MIN_DIMENSION = LINEAR_TEACHER_MIN_FEATURES
 
 #: The student's parameters of the method (the rest describe the data and the risk).
 STUDENT = ("depth", "temperature", "init_scale", "solver")
@@ -342,9 +345,14 @@ def linear_teacher_experiment(d=50, n_values=None, n_draws=200, geometries=GEOME
     """
     from hilbert_sd.experiments.reports import run_rows
 
-    d = check_scalar(d, "d", low=3, integer=True)
+    from dataclasses import replace
+
+    from hilbert_sd.experiments.registry import parameter
+
+    d = replace(parameter("data", "gaussian", "n_features"),
+                low=MIN_DIMENSION).check_argument(d, "d")
     n_values = default_n_values(d) if n_values is None else [
-        check_scalar(n, "n", low=2, integer=True) for n in n_values]
+        parameter("data", "gaussian", "n_samples").check_argument(n, "n") for n in n_values]
     if len(n_values) == 0 or len(geometries) == 0:
         raise ValueError("n_values and geometries must not be empty")
     student = {"depth": depth, "temperature": temperature, "init_scale": init_scale,
@@ -388,8 +396,8 @@ def run(config, inputs, seed):
     """
     m = config["method"]
     n, d = inputs.X.shape
-    if d < 3:
-        raise ValueError(f"data.n_features = {d} is out of range; allowed: >= 3")
+    if d < MIN_DIMENSION:
+        raise ValueError(f"data.n_features = {d} is out of range; allowed: >= {MIN_DIMENSION}")
     teacher_rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
     w_teacher = teacher_rng.standard_normal(d)
     # unit norm keeps |w*ᵀx| = O(1) for both N(0, I) and unit-radius polar inputs

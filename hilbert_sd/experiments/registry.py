@@ -425,6 +425,10 @@ register_method(
             "topics/gradient_flow_and_bounds)",
 )
 
+#: Smallest data.n_features of the linear_teacher method (the bound and the polar laws need
+#: d >= 3): the method, linear_teacher_experiment and ``hilbert-sd linear-teacher --d`` check it.
+LINEAR_TEACHER_MIN_FEATURES = 3
+
 register_method(
     "linear_teacher",
     "hilbert_sd.experiments.linear_teacher:run",

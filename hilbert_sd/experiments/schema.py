@@ -204,6 +204,41 @@ class Param:
             text = f"comma-separated values, each {text}"
         return text
 
+    def check_argument(self, value, name):
+        """A library function's argument: check ``value`` against this parameter.
+
+        Parameters
+        ----------
+        value : object
+            A Python or NumPy scalar (or a list for a list kind). None is returned as is when
+            the parameter's default is None ("not set").
+        name : str
+            The argument's name, for the message.
+
+        Returns
+        -------
+        object
+            The coerced value (float for ``"float"``, int for ``"int"``).
+
+        Raises
+        ------
+        ValueError
+            ``NAME=VALUE is out of range; allowed: ...`` (or "is not ..." for a wrong type).
+        """
+        if value is None and self.default is None:
+            return None
+        if hasattr(value, "item") and not isinstance(value, (list, tuple, str)):
+            try:
+                value = value.item()  # a NumPy scalar
+            except (TypeError, ValueError):
+                pass
+        checked, problems = self.check(value, name)
+        if problems:
+            what = ("must be given" if value is None else
+                    "is out of range" if "must" in problems[0][1] else "has the wrong type")
+            raise ValueError(f"{name}={value!r} {what}; allowed: {self.allowed()}")
+        return checked
+
     def parse_text(self, text, *, many=False):
         """A command-line value: parse ``text`` to this parameter's type and check it.
 
