@@ -15,7 +15,7 @@ from hilbert_sd._validation import check_scalar, check_targets
 from hilbert_sd.exceptions import InfeasibleBudgetError, InfeasibleBudgetWarning, NumericalWarning
 from hilbert_sd.filters import (
     _check_xi,
-    _ridge_pair,
+    _ridge_inverse,
     _sd_linear_filters,
     _sd_log_filters,
     _sd_multipliers,
@@ -211,7 +211,7 @@ class DistillationPath(SpectralPath):
 
     def _dual_coefficients(self, idx):
         """Uᵀ a_t = c_t z0 / (λ + α_t): no eigenvalue is divided by (zero on collapsed rounds)."""
-        _, inv = _ridge_pair(self.eigenvalues, self._ridges[idx])
+        inv = _ridge_inverse(self.eigenvalues, self._ridges[idx])[0]
         return self._multipliers()[idx] * inv * self._z0
 
     def train_predictions(self, t=None):

@@ -267,18 +267,26 @@ def _schedule_sums(x, b, times, *, chunk_elems=1 << 21):
     return out
 
 
-def _ridge_pair(lam, alphas):
-    """Ridge filters h = λ/(λ+α), g = 1/(λ+α) for ridges ``alphas`` of shape (J,) or (J, k).
-
-    Returns two arrays of shape (J, n) or (J, n, k); α = inf (a collapsed round) gives 0.
+def _ridge_inverse(lam, alphas):
+    """g = 1/(λ+α) for ridges ``alphas`` of shape (J,) or (J, k), as (J, n) or (J, n, k);
+    α = inf (a collapsed round) gives 0. Also returns λ and α broadcast for :func:`_ridge_pair`.
     """
     a = alphas[:, None] if alphas.ndim == 1 else alphas[:, None, :]
     lam = lam.reshape((1, -1) + (1,) * (alphas.ndim - 1))
     with np.errstate(divide="ignore", invalid="ignore"):
         inv = 1.0 / (lam + a)
-        h = lam * inv
-    finite = np.isfinite(a)
-    return np.where(finite, h, 0.0), np.where(finite, inv, 0.0)
+    if not np.all(np.isfinite(a)):
+        inv = np.where(np.isfinite(a), inv, 0.0)
+    return inv, lam, a
+
+
+def _ridge_pair(lam, alphas):
+    """Ridge filters h = λ/(λ+α), g = 1/(λ+α) for ridges ``alphas`` of shape (J,) or (J, k).
+
+    Returns two arrays of shape (J, n) or (J, n, k); α = inf (a collapsed round) gives 0.
+    """
+    inv, lam, a = _ridge_inverse(lam, alphas)
+    return lam * inv, inv
 
 
 def _sd_log_filters(lam, alphas, xi):
@@ -605,7 +613,7 @@ def self_distillation(eigenvalues, alpha, n_rounds, xi=None, *, return_predictio
     if not return_prediction:
         return h[..., 0]
     c = _sd_multipliers(h[:-1], xis)  # (R, n, 1): c_0 .. c_{n_rounds}
-    _, inv = _ridge_pair(lam, a)
+    inv = _ridge_inverse(lam, a)[0]
     return h[..., 0], c[..., 0] * inv
 
 

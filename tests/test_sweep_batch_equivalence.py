@@ -1,10 +1,9 @@
 """The vectorized self_distill batch of a sweep against independent paths.
 
 ``methods.batch_self_distill`` solves the simulations of one rule as the columns of one path
-and reads their results in one pass over its filters (``methods._path_statistics``). Checked
-here: its rows equal those of the per-simulation adapter ``run_self_distill`` (another
-path, one column, the path's array methods) to round-off; its one-pass statistics are the
-very numbers of the path's array methods; simulations of one seed share their labels.
+and reads their results with the path's array methods, once for all columns. Checked here:
+its rows equal those of the per-simulation adapter ``run_self_distill`` (another path, one
+column) to round-off; simulations of one seed share their labels.
 """
 
 import numpy as np
@@ -78,43 +77,6 @@ PATHS = {
     # per-round weights, inside and outside [0, 1] (filters stored as they are)
     "xi": dict(epsilon=0.05, n_rounds=3, xi=[0.5, 1.2, -0.3]),
 }
-
-
-@pytest.mark.parametrize("case", list(PATHS))
-@pytest.mark.parametrize("low_rank", [False, True], ids=["dense", "nystrom"])
-def test_one_pass_statistics_are_the_numbers_of_the_path_methods(case, low_rank):
-    # the fused pass does the array expressions' operations in their order: not close, equal
-    spectrum = ({"method": "nystrom", "rank": 30, "random_state": 0} if low_rank else None)
-    config = make_config({"epsilon": [0.1], "n_rounds": 1}, n=80, seeds=6,
-                         spectrum=spectrum)
-    items = group_items(config, {})
-    inputs = items[0][1]
-    Y = np.column_stack([inp.y for _, inp, _ in items])
-    Yc = np.column_stack([inp.y_clean for _, inp, _ in items])
-    Yt = np.column_stack([inp.y_test for _, inp, _ in items])
-    kw = dict(PATHS[case])
-    if low_rank and "epsilon" in kw:
-        kw["epsilon"] *= 4  # above the floor of a rank-30 spectrum
-    path = self_distill(inputs.spectrum, Y, multioutput="independent", **kw)
-    spectrum = path.spectrum
-    R, k = len(path), Y.shape[1]
-    r = spectrum.eigenvalues.shape[0]
-    D, train, clean, eff = methods._path_statistics(
-        path.filters, spectrum.project(Y), spectrum.project(Yc), spectrum.eigenvalues,
-        np.asarray(path.ridges), path.xi, spectrum.n)
-    want_train, want_clean = methods._label_errors(spectrum, path.filters, [Y, Yc])
-    np.testing.assert_array_equal(train, want_train)
-    np.testing.assert_array_equal(clean, want_clean)
-    np.testing.assert_array_equal(eff, path.effective_dof())
-    P = inputs.test_projection
-    pred = (P @ D.reshape(r, R * k)).reshape(P.shape[0], R, k).transpose(1, 0, 2)
-    np.testing.assert_array_equal(pred, path.predict(P, np.arange(R), projected=True))
-    np.testing.assert_array_equal(np.mean((pred - Yt[None]) ** 2, axis=1),
-                                  methods._test_errors(path, inputs, Yt))
-    _, _, none, _ = methods._path_statistics(path.filters, spectrum.project(Y), None,
-                                             spectrum.eigenvalues, np.asarray(path.ridges),
-                                             path.xi, spectrum.n)
-    assert none is None
 
 
 def test_a_batch_shares_the_labels_of_a_seed():

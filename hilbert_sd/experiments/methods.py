@@ -247,121 +247,24 @@ def _test_errors(path, inputs, y_test):
     return np.mean((pred - y_test[None]) ** 2, axis=1)
 
 
-def _path_statistics_py(h, z, zc, lam, ridges, xi, n, D, train, clean, eff):
-    """Training, clean and effective-dimension sums and the test dual coefficients of a
-    path's k columns, in one pass over its filters (compiled by :func:`_path_statistics`).
-
-    ``h`` (R, r, k) filters, ``z`` (r, k) and ``zc`` (r, k, or (0, k) for none) the
-    eigen-coefficients of the fitted and of the clean labels, ``lam`` (r,) eigenvalues,
-    ``ridges`` (R, k) (inf once collapsed), ``xi`` (R - 1,) the path's weights of the
-    previous fit, ``n`` samples. Writes ``D[:, t, :]``, the dual coefficients
-    ``c_t / (λ + α_t) · z`` (c_0 = 1, c_t = (1 − ξ_t) + ξ_t h_{t−1}; 0 once collapsed), and
-    ``train``, ``clean``, ``eff`` (R, k).
-
-    Every value is computed with the operations, in the order, of the array expressions of
-    the path's public methods (``DistillationPath.predict``'s dual coefficients,
-    ``effective_dof``) and of :func:`_label_errors`: products as written, left to right,
-    and sums over the eigen-directions in their order (what numpy's reduction over the
-    middle axis of a C-ordered (R, r, k ≥ 2) array does), so that the results are the same
-    floating-point numbers; ``tests/test_sweep_batch_equivalence.py`` checks it.
-    """
-    R, r, k = h.shape
-    has_clean = zc.shape[0] > 0
-    for t in range(R):
-        x = xi[t - 1] if t > 0 else 1.0
-        rest = 1.0 - x
-        for i in range(r):
-            lam_i = lam[i]
-            for j in range(k):
-                hv = h[t, i, j]
-                zv = z[i, j]
-                fit = hv * zv
-                e = fit - zv
-                if i == 0:
-                    train[t, j] = e * e
-                    eff[t, j] = hv
-                else:
-                    train[t, j] += e * e
-                    eff[t, j] += hv
-                if has_clean:
-                    e = fit - zc[i, j]
-                    if i == 0:
-                        clean[t, j] = e * e
-                    else:
-                        clean[t, j] += e * e
-                a = ridges[t, j]
-                inv = 1.0 / (lam_i + a) if np.isfinite(a) else 0.0
-                c = rest + x * h[t - 1, i, j] if t > 0 else 1.0
-                D[i, t, j] = c * inv * zv
-        for j in range(k):
-            train[t, j] = train[t, j] / n
-            if has_clean:
-                clean[t, j] = clean[t, j] / n
-
-
-_COMPILED = {}
-
-
-def _read_only(a):
-    """A read-only C-ordered float64 view (one argument type for the compiled kernel, whatever
-    the flags of the array it is given: one compilation)."""
-    view = np.ascontiguousarray(a, dtype=np.float64).view()
-    view.flags.writeable = False
-    return view
-
-
-def _path_statistics(h, z, zc, lam, ridges, xi, n):
-    """The compiled :func:`_path_statistics_py`: returns ``D`` (r, R, k), ``train``,
-    ``clean`` (None without clean labels) and ``eff`` (R, k)."""
-    kernel = _COMPILED.get("statistics")
-    if kernel is None:
-        import numba  # compiled (or loaded from numba's cache) on first use only
-
-        kernel = _COMPILED["statistics"] = numba.njit(cache=True)(_path_statistics_py)
-    R, r, k = h.shape
-    D = np.empty((r, R, k))
-    train, clean, eff = np.empty((R, k)), np.empty((R, k)), np.empty((R, k))
-    kernel(_read_only(h), _read_only(z), _read_only(np.empty((0, k)) if zc is None else zc),
-           _read_only(lam), _read_only(ridges), _read_only(xi), int(n), D, train, clean, eff)
-    return D, train, None if zc is None else clean, eff
-
-
 def _statistics(cases, path, labels, noisy):
     """(R, k) training errors, clean errors (None without label noise), effective
-    dimensions and test errors (None without a test set) of the k columns of a path.
-
-    One column (a single simulation) goes through the path's array methods; several through
-    :func:`_path_statistics`, the same numbers in one pass over the filters instead of a
-    dozen, then one matrix product for every test prediction.
-    """
+    dimensions and test errors (None without a test set) of the k columns of a path, each
+    array operation done once for all k columns through the path's own methods (its filters,
+    its dual coefficients: the engine's, written once)."""
     spectrum = path.spectrum
     R = len(path)
     r = spectrum.eigenvalues.shape[0]  # n, or r + 1 on a low-rank spectrum
     filters = _columns(path.filters, (R, r))  # (R, r, k)
     inputs = cases[0][1]
-    k = filters.shape[2]
-    if k == 1:
-        lab = [labels.stack(cases, "y")]
-        if noisy:
-            lab.append(labels.stack(cases, "y_clean"))
-        errors = _label_errors(spectrum, filters, lab)
-        eff = _columns(path.effective_dof(), (R,))
-        test = (_test_errors(path, inputs, labels.stack(cases, "y_test"))
-                if inputs.has_test else None)
-        return errors[0], errors[1] if noisy else None, eff, test
-    z = labels.project(spectrum, cases, "y")  # the path's own projection
-    zc = labels.project(spectrum, cases, "y_clean") if noisy else None
-    ridges = _columns(np.asarray(path.ridges, dtype=np.float64), (R,))
-    D, train, clean, eff = _path_statistics(filters, z, zc, spectrum.eigenvalues, ridges,
-                                            path.xi, spectrum.n)
-    test = None
-    if inputs.has_test:
-        # the group's k(X_test, X) U, computed once and shared by every path of the group:
-        # the product and its layout are those of path.predict(..., projected=True)
-        P = inputs.test_projection
-        pred = (P @ D.reshape(r, R * k)).reshape(P.shape[0], R, k)
-        test = np.mean((pred - labels.stack(cases, "y_test")[:, None, :]) ** 2, axis=0)
-    return train, clean, eff, test
+    lab = [labels.stack(cases, "y")]
+    if noisy:
+        lab.append(labels.stack(cases, "y_clean"))
+    errors = _label_errors(spectrum, filters, lab)
+    eff = _columns(path.effective_dof(), (R,))
+    test = (_test_errors(path, inputs, labels.stack(cases, "y_test"))
+            if inputs.has_test else None)
+    return errors[0], errors[1] if noisy else None, eff, test
 
 
 _ROUND_KEYS = {}
