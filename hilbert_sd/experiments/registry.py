@@ -425,6 +425,41 @@ register_method(
             "topics/gradient_flow_and_bounds)",
 )
 
+register_method(
+    "filter_family",
+    "hilbert_sd.experiments.family_methods:run_filter_family",
+    params={
+        "family": Param("str", choices=("ridge", "self_distillation", "boosting",
+                                        "spectral_cutoff", "gradient_flow",
+                                        "gradient_descent"),
+                        doc="the member of the family (hilbert_sd.filters) run along its path"),
+        "alpha": Param("float", default=None, low=0, low_inclusive=False,
+                       doc="ridge of ridge, self_distillation and boosting (each of their fits)"),
+        "steps": Param("int", default=10, low=0, high=10_000,
+                       doc="last round of self_distillation / step of boosting (path 0..steps)"),
+        "xi": Param("float", default=1.0,
+                    doc="weight of the previous fit in the targets of every round of "
+                        "self_distillation (any real; 1: plain, 1 - mix: ground-truth mixing)"),
+        "ranks": Param("float_list", default=None, low=0,
+                       doc="spectral_cutoff: numbers of top directions kept (integers); or "
+                           "thresholds"),
+        "thresholds": Param("float_list", default=None, low=0, low_inclusive=False,
+                            allow_inf=True,
+                            doc="spectral_cutoff: keep the eigenvalues >= tau; or ranks"),
+        "times": Param("float_list", default=None, low=0, allow_inf=True,
+                       doc="times of gradient_flow, numbers of steps of gradient_descent "
+                           "(integers); inf: the minimum-norm interpolant"),
+        "learning_rate": Param("float", default=1.0, low=0, low_inclusive=False,
+                               doc="eta of gradient_flow / gradient_descent on the loss "
+                                   "(1/2n)||f(X) - y||^2"),
+    },
+    requires=("spectrum", "test_kernel"),
+    check="hilbert_sd.experiments.family_methods:check_filter_family",
+    summary="any member of the regularizer family (ridge, mixed self-distillation, boosting, "
+            "spectral cut-off, gradient flow and descent) along its path on the group's "
+            "eigendecomposition (docs: topics/family)",
+)
+
 #: Smallest data.n_features of the linear_teacher method (the bound and the polar laws need
 #: d >= 3): the method, linear_teacher_experiment and ``hilbert-sd linear-teacher --d`` check it.
 LINEAR_TEACHER_MIN_FEATURES = 3
