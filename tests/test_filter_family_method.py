@@ -271,6 +271,24 @@ def test_ranks_beyond_a_low_rank_spectrum_fail_the_simulation():
         run_rows(raw, name="too-many")
 
 
+def test_a_divergent_descent_step_fails_the_simulation_naming_the_allowed_rates():
+    """η λ_max / n ≥ 2 makes gradient descent diverge: the simulation fails with the stable
+    range (the gradient_flow method's rule), instead of storing inf/NaN errors."""
+    ok = run_rows(config({"family": "gradient_descent", "times": [0, 5, 50]}), name="gd")
+    X = problem(ok[0])[0]
+    lam_max = np.linalg.eigvalsh(naive.rbf(X, X, GAMMA))[-1]
+    eta_max = 2 * 30 / lam_max
+    for factor, fails in ((0.99, False), (1.01, True)):
+        raw = config({"family": "gradient_descent", "times": [0, 5, 50],
+                      "learning_rate": factor * eta_max})
+        if fails:
+            with pytest.raises(ValueError, match=r"unstable.*allowed: learning_rate < "):
+                run_rows(raw, name="gd-unstable")
+        else:
+            rows = run_rows(raw, name="gd-stable")
+            assert all(np.isfinite(series(r["results"], "test_mse")).all() for r in rows)
+
+
 # ------------------------------------------------------------------ config errors
 @pytest.mark.parametrize("method, key, words", [
     ({"family": "ridge"}, "method.alpha", "missing"),

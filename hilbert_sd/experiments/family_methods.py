@@ -117,11 +117,17 @@ def _filters(m, spectrum):
             return pair, ranks
         return (filters.spectral_cutoff(lam, m["thresholds"], return_prediction=True),
                 list(m["thresholds"]))
+    from hilbert_sd.flow import flow_filters
+
     times = list(m["times"])
-    # n of the loss is the number of samples, not of the eigenvalues a low-rank spectrum holds
-    gd = filters.gradient_flow if family == "gradient_flow" else filters.gradient_descent
-    return gd(lam, times, learning_rate=m["learning_rate"], n_samples=spectrum.n,
-              return_prediction=True), times
+    # The filters of the gradient_flow method: n of the loss is the number of samples (not of
+    # the eigenvalues a low-rank spectrum holds), and a divergent descent step
+    # (eta lambda_max / n >= 2) is refused with the allowed learning rates, not run into
+    # inf/NaN results.
+    pair = flow_filters(lam, times, n_samples=spectrum.n, learning_rate=m["learning_rate"],
+                        method="flow" if family == "gradient_flow" else "gd",
+                        rank_tolerance=spectrum.rank_tolerance)
+    return pair, times
 
 
 def run_filter_family(config, inputs, seed):
