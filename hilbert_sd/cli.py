@@ -26,8 +26,8 @@ import traceback
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["UsageError", "atomic_output", "build_parser", "export_csv", "integer", "key_value",
-           "main", "number", "output_dir", "param_option"]
+__all__ = ["UsageError", "atomic_output", "build_parser", "export_csv", "key_value", "main",
+           "output_dir", "param_option"]
 
 
 class UsageError(Exception):
@@ -38,72 +38,6 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message):
         # argparse prints the usage block; we want one clean line and status 2.
         raise UsageError(f"{self.prog}: {message}")
-
-
-def _range_text(low, high, low_open, high_open, what):
-    if low is not None and high is not None:
-        return (f"{what} {low:g} {'<' if low_open else '<='} x "
-                f"{'<' if high_open else '<='} {high:g}")
-    if low is not None:
-        return f"{what} {'>' if low_open else '>='} {low:g}"
-    if high is not None:
-        return f"{what} {'<' if high_open else '<='} {high:g}"
-    return what
-
-
-def number(low=None, high=None, *, low_open=False, high_open=False):
-    """An argparse ``type``: a finite float in a range, else a one-line error naming it.
-
-    argparse reports the error as ``argument --FLAG: VALUE is out of range; allowed: ...``,
-    before any work (NaN and infinities are refused: no option of the package means them).
-
-    Parameters
-    ----------
-    low, high : float, optional
-        Bounds of the allowed range.
-    low_open, high_open : bool, default=False
-        Whether the bound itself is excluded.
-    """
-    import math
-
-    allowed = _range_text(low, high, low_open, high_open, "a finite number")
-
-    def parse(text):
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number; allowed: "
-                                             f"{allowed}") from None
-        if not (math.isfinite(value)
-                and (low is None or (value > low if low_open else value >= low))
-                and (high is None or (value < high if high_open else value <= high))):
-            raise argparse.ArgumentTypeError(f"{text!r} is out of range; allowed: {allowed}")
-        return value
-
-    parse.allowed = allowed
-    return parse
-
-
-def integer(low=None, high=None, *, also=()):
-    """An argparse ``type``: an integer in ``[low, high]`` (or one of ``also``), else a
-    one-line error naming the allowed values."""
-    allowed = _range_text(low, high, False, False, "an integer")
-    if also:
-        allowed += " or " + " or ".join(map(str, also))
-
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer; allowed: "
-                                             f"{allowed}") from None
-        if value not in also and not ((low is None or value >= low)
-                                      and (high is None or value <= high)):
-            raise argparse.ArgumentTypeError(f"{value} is out of range; allowed: {allowed}")
-        return value
-
-    parse.allowed = allowed
-    return parse
 
 
 _FROM_PARAM = object()
@@ -167,7 +101,7 @@ def param_option(parser, flag, param, *, default=_FROM_PARAM, many=False, aliase
     flags = (flag,) if isinstance(flag, str) else tuple(flag)
     action = parser.add_argument(*flags, type=parse, default=default,
                                  help=text.replace("%", "%%"), **kwargs)
-    action.param = param  # what the option checks against (tests read it)
+    action.param, action.aliases = param, aliases  # what the option checks (tests read it)
     return action
 
 

@@ -75,7 +75,7 @@ def test_the_quick_commands_declare_their_parameters_from_the_registry():
 def test_option_accepts_exactly_what_the_parameter_accepts(command, action):
     param = action.param
     for text in _probes(param):
-        expected = _accepts(param, text)
+        expected = _accepts(param, action.aliases.get(text, text))
         try:
             action.type(text)
             got = True

@@ -14,7 +14,8 @@ HELP = ("kernel ridge, self-distillation (budget, fixed ridge, oracle mixing), b
 
 
 def add_arguments(parser):
-    from hilbert_sd.cli import integer, param_option
+    from hilbert_sd.cli import param_option
+    from hilbert_sd.experiments.schema import Param
     from hilbert_sd.experiments.registry import parameter
 
     def method(key):
@@ -34,9 +35,8 @@ def add_arguments(parser):
     param_option(parser, "--label-noise", method("noise_rate"), default=None, metavar="RATE",
                  doc="symmetric label noise on the training labels of every split",
                  more="(--dataset digits; default 0.4)")
-    parser.add_argument("--splits", type=integer(1), default=20,
-                        help="random train/test splits, an integer >= 1 (default: "
-                             "%(default)s)")
+    param_option(parser, "--splits", Param("int", default=20, low=1,
+                                           doc="random train/test splits"))
     param_option(parser, "--test-size", method("test_size"))
     param_option(parser, "--cv", method("cv"))
     param_option(parser, "--gamma", parameter("kernel", "rbf", "gamma"),

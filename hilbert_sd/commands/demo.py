@@ -30,8 +30,9 @@ stopping. CSV columns: docs/getting_started ("The demo's table")."""
 
 
 def add_arguments(parser):
-    from hilbert_sd.cli import number, param_option
+    from hilbert_sd.cli import param_option
     from hilbert_sd.experiments.registry import parameter
+    from hilbert_sd.experiments.schema import Param
 
     parser.add_argument("--out", default="demo_out", metavar="DIR",
                         help="directory for figures (PNG) and results (CSV, JSON); "
@@ -60,10 +61,10 @@ def add_arguments(parser):
                       help="the first row is data, not column names")
     data.add_argument("--delimiter", default=",", metavar="CHAR",
                       help="one character between fields (default: ','; '\\t' for tabs)")
-    data.add_argument("--test-size", type=number(0, 1, low_open=True, high_open=True),
-                      default=0.3,
-                      help="share of the rows held out (seeded split) as the test set "
-                           "(default: %(default)s)")
+    param_option(data, "--test-size",
+                 Param("float", default=0.3, low=0, high=1, low_inclusive=False,
+                       high_inclusive=False,
+                       doc="share of the rows held out (seeded split) as the test set"))
     parser.add_argument("--quiet", action="store_true", help="print only the output paths")
 
 

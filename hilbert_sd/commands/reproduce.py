@@ -28,10 +28,11 @@ def add_arguments(parser):
     parser.add_argument("--out", metavar="DIR",
                         help="output directory for the store, figures and tables "
                              "(default: ./NAME)")
-    from hilbert_sd.cli import integer
+    from hilbert_sd.cli import param_option
+    from hilbert_sd.experiments.schema import Param
 
-    parser.add_argument("-j", "--jobs", type=integer(1), default=1, metavar="N",
-                        help="worker processes (default 1)")
+    param_option(parser, ("-j", "--jobs"), Param("int", default=1, low=1,
+                                                 doc="worker processes"), metavar="N")
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="Dask scheduler address or 'local'")
     parser.add_argument("--overwrite", action="store_true",
@@ -61,8 +62,6 @@ def run(args):
     if args.name not in available:
         raise UsageError(f"unknown experiment {args.name!r}; available: "
                          + ", ".join(available))
-    if args.jobs < 1:
-        raise UsageError(f"--jobs {args.jobs}: must be >= 1")
     exp = NAMED_EXPERIMENTS[args.name]
     out = output_dir(args.out or args.name)
     check_scheduler(args.scheduler)

@@ -13,11 +13,13 @@ def add_arguments(parser):
                         metavar="KEY=VALUE",
                         help="override a config value, e.g. --set method.epsilon=0.1 "
                              "(VALUE is TOML; repeatable)")
-    from hilbert_sd.cli import integer
+    from hilbert_sd.cli import param_option
+    from hilbert_sd.experiments.schema import Param
 
-    parser.add_argument("--index", type=integer(0), metavar="I",
-                        help="which simulation of a grid to run (0-based, in the order of "
-                             "'hilbert-sd sweep'; e.g. a batch system's array index)")
+    param_option(parser, "--index", Param("int", default=None, low=0,
+                                          doc="which simulation of a grid to run (0-based, "
+                                              "in the order of 'hilbert-sd sweep'; e.g. a "
+                                              "batch system's array index)"), metavar="I")
     parser.add_argument("--store", metavar="DB",
                         help="also write the row to this SQLite results store")
     parser.add_argument("--json", action="store_true", help="print the row as JSON")

@@ -13,17 +13,20 @@ def add_arguments(parser):
     parser.add_argument("--store", metavar="DB",
                         help="SQLite results store (default: output.store of the config, else "
                              "NAME.db)")
-    from hilbert_sd.cli import key_value
+    import os
+
+    from hilbert_sd.cli import key_value, param_option
+    from hilbert_sd.experiments.schema import Param
 
     parser.add_argument("--set", dest="overrides", action="append", default=[], type=key_value,
                         metavar="KEY=VALUE",
                         help="override a config value, e.g. --set method.epsilon=[0.1,0.2] "
                              "(VALUE is TOML; repeatable)")
-    from hilbert_sd.cli import integer
-
-    parser.add_argument("-j", "--jobs", type=integer(1, also=(-1,)), default=1, metavar="N",
-                        help="worker processes (joblib), or Dask workers with --scheduler local "
-                             "(default 1: serial; -1: one per CPU)")
+    param_option(parser, ("-j", "--jobs"),
+                 Param("int", default=1, low=1,
+                       doc="worker processes (joblib), or Dask workers with --scheduler local "
+                           "(1: serial; -1: one per CPU)"),
+                 aliases={"-1": str(os.cpu_count() or 1)}, metavar="N")
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="run on a Dask cluster: a scheduler address (tcp://host:8786) or "
                              "'local' for a local cluster (needs hilbert_sd[distributed])")
@@ -59,18 +62,6 @@ def _parse_shard(text):
     if not 1 <= i <= n:
         raise UsageError(f"--shard {text!r}: I must be in 1..N")
     return i, n
-
-
-def _jobs(value):
-    import os
-
-    from hilbert_sd.cli import UsageError
-
-    if value == -1:
-        return os.cpu_count() or 1
-    if value < 1:
-        raise UsageError(f"--jobs {value}: must be >= 1 (or -1 for one per CPU)")
-    return value
 
 
 def store_path(args, config):
@@ -182,7 +173,7 @@ def run(args):
     if args.retry_failed and not args.resume:
         raise UsageError("--retry-failed needs --resume")
     shard = _parse_shard(args.shard)
-    jobs = _jobs(args.jobs)
+    jobs = args.jobs  # -1 was read as one per CPU
     check_scheduler(args.scheduler)
     config = load_config(args.config, args.overrides, allow_import=args.allow_import)
     path = store_path(args, config)

@@ -275,7 +275,9 @@ class Param:
                 raise ValueError(f"{part!r} is not {noun}; allowed: {self.allowed()}")
             value, problems = scalar.check(value, "")
             if problems:
-                shown = repr(part) if part != text else repr(text)
+                # an integer is shown as read (argparse's "--jobs: 0 is out of range"), other
+                # values as typed
+                shown = str(value) if scalar.kind == "int" else repr(part)
                 raise ValueError(f"{shown} is out of range; allowed: {self.allowed()}")
             values.append(value)
         return values if listed else values[0]
